@@ -1,0 +1,51 @@
+/*
+ * cliopts.h - the options `mqlite pub` and `mqlite sub` share, spelled as
+ * mosquitto_pub / mosquitto_sub spell them, and the client they configure.
+ */
+#ifndef MQLITE_CLIOPTS_H
+#define MQLITE_CLIOPTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mqlite.h"
+
+typedef struct cli_opts {
+    const char *host;
+    int port;
+    const char *id;
+    const char *id_prefix;
+    int version;
+    int keepalive;
+    int qos;
+    int clean;          /* 0 with -c */
+    int64_t session_expiry; /* -x; -1 = not given */
+    const char *username, *password;
+    const char *will_topic, *will_payload;
+    int will_qos, will_retain;
+    int debug;          /* -d */
+    int quiet;
+    const char *topics[64];
+    int ntopics;
+    int verbose;        /* sub -v */
+} cli_opts;
+
+/* Result of cli_parse_common for one argument. */
+#define CLI_NOT_MINE 0
+#define CLI_TOOK 1
+#define CLI_BAD -1
+
+void cli_defaults(cli_opts *o);
+/* Try argv[*i] as a common option; advances *i past its value. */
+int cli_parse_common(cli_opts *o, int argc, char **argv, int *i, const char *cmd);
+/* A configured client (NULL after printing an error). */
+mqlite_client *cli_client(const cli_opts *o, const char *cmd);
+/* Connect and wait for CONNACK; prints the reason and returns non-zero on
+ * failure. */
+int cli_connect(mqlite_client *c, const cli_opts *o, const char *cmd);
+/* Print a TRACE event for -d. */
+void cli_trace(const mqlite_event *ev, int version);
+/* The usage text of the common options. */
+extern const char cli_common_help[];
+
+#endif
