@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "codec.h"
 #include "props.h"
@@ -95,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         if (rc < 0) {
-            if (mqlite_strerror(rc)[0] == 'u')
+            if (strcmp(mqlite_strerror(rc), "unknown error") == 0)
                 fail("error code without a message");
             break;
         }
