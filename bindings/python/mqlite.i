@@ -74,9 +74,7 @@ static PyObject *mq_py_bytes(const void *p, size_t len)
 }
 
 /* ---- buffers in: any object with the buffer protocol ---- */
-%typemap(in) (const void *buf, size_t len), (const void *payload, size_t len),
-             (const void *data, size_t len), (const void *value, size_t len),
-             (const void *bytes, size_t len) (Py_buffer view, int have_view = 0) {
+%typemap(in) (const void *buf, size_t len) (Py_buffer view, int have_view = 0) {
     if ($input == Py_None) {
         $1 = NULL;
         $2 = 0;
@@ -88,15 +86,17 @@ static PyObject *mq_py_bytes(const void *p, size_t len)
         $2 = (size_t)view.len;
     }
 }
-%typemap(freearg) (const void *buf, size_t len), (const void *payload, size_t len),
-                  (const void *data, size_t len), (const void *value, size_t len),
-                  (const void *bytes, size_t len) {
+%typemap(freearg) (const void *buf, size_t len) {
     if (have_view$argnum)
         PyBuffer_Release(&view$argnum);
 }
 %typemap(typecheck) (const void *buf, size_t len) {
     $1 = PyObject_CheckBuffer($input) || $input == Py_None;
 }
+%apply (const void *buf, size_t len) {
+    (const void *payload, size_t len), (const void *data, size_t len),
+    (const void *value, size_t len), (const void *bytes, size_t len)
+};
 
 /* ---- simple out-parameters ---- */
 %apply int32_t *OUTPUT { int32_t *err };
@@ -348,4 +348,8 @@ static PyObject *broker_listen(mqlite_broker *b, const char *host, int32_t port)
     }
     return PyLong_FromLong(bound);
 }
+%}
+
+%pythoncode %{
+Error = _mqlite_c.Error
 %}
