@@ -109,10 +109,10 @@ MQLITE_API int32_t mqlite_version(const char **text);
 #define MQLITE_ERR_WILL_FLAGS -115           /* will QoS/retain set without will flag */
 #define MQLITE_ERR_WILL_QOS3 -116            /* will QoS 3 */
 #define MQLITE_ERR_PASSWORD_NO_USER -117     /* password flag without user name flag (3.1.1) */
-#define MQLITE_ERR_SUBSCRIBE_EMPTY -118      /* SUBSCRIBE without topic filters */
-#define MQLITE_ERR_UNSUBSCRIBE_EMPTY -119    /* UNSUBSCRIBE without topic filters */
+/* -118, -119: retired before 0.1 (now MQLITE_ERR_SUBSCRIBE_EMPTY / _UNSUBSCRIBE_EMPTY) */
 #define MQLITE_ERR_SUB_OPTIONS -120          /* reserved subscription option bits set */
-#define MQLITE_ERR_SUB_QOS3 -121             /* QoS 3 in subscription options */
+#define MQLITE_ERR_SUB_QOS3 -121             /* QoS 3 in subscription options (3.1.1: malformed;
+                                                5.0: MQLITE_ERR_SUB_QOS_INVALID) */
 #define MQLITE_ERR_TOPIC_NAME -122           /* invalid topic name */
 #define MQLITE_ERR_TOPIC_FILTER -123         /* invalid topic filter */
 #define MQLITE_ERR_PROTOCOL_NAME -124        /* protocol name does not match the level */
@@ -139,6 +139,9 @@ MQLITE_API int32_t mqlite_version(const char **text);
 #define MQLITE_ERR_QOS_NOT_SUPPORTED -165    /* QoS above the peer's maximum QoS (0x9B) */
 #define MQLITE_ERR_RETAIN_NOT_SUPPORTED -166 /* retain not available (0x9A) */
 #define MQLITE_ERR_AUTH_METHOD -167          /* authentication method mismatch (0x8C) */
+#define MQLITE_ERR_SUBSCRIBE_EMPTY -168      /* SUBSCRIBE without topic filters */
+#define MQLITE_ERR_UNSUBSCRIBE_EMPTY -169    /* UNSUBSCRIBE without topic filters */
+#define MQLITE_ERR_SUB_QOS_INVALID -170      /* 5.0: maximum QoS 3 in subscription options */
 
 /*
  * mqlite_strerror - what an error code means, in words.

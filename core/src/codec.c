@@ -21,6 +21,7 @@ typedef struct rd {
     uint32_t len;
     uint32_t off;
     uint8_t strict;
+    uint8_t role;
     mq_decode_info *info;
 } rd;
 
@@ -219,8 +220,15 @@ static int dec_publish(rd *r, mq_packet *p, uint8_t flags)
     TRY(rd_bin(r, &p->topic));
     if (p->qos)
         TRY(rd_packet_id(r, &p->packet_id));
-    if (p->version == MQLITE_V5)
+    if (p->version == MQLITE_V5) {
         TRY(rd_props(r, MQLITE_PKT_PUBLISH, &p->props));
+        /* MQTT 5.0 [MQTT-3.3.4-6]: a client never sends a Subscription
+         * Identifier in PUBLISH. */
+        mq_prop sid;
+        if (r->role == MQ_ROLE_SERVER &&
+            mq_props_get(p->props, MQLITE_PROP_SUBSCRIPTION_ID, &sid))
+            return MQLITE_ERR_PROTOCOL;
+    }
     if (p->topic.len == 0) {
         /* 5.0 3.3.2.1: an empty Topic Name needs a Topic Alias; 3.x
          * [MQTT-4.7.3-1]: topic names are at least one character. */
@@ -332,9 +340,17 @@ static int dec_disconnect_auth(rd *r, mq_packet *p)
     TRY(rd_u8(r, &p->reason));
     if (!mq_reason_valid(p->type, p->reason))
         return MQLITE_ERR_REASON_CODE;
+    /* 5.0 3.14.2.2.1: a DISCONNECT of Remaining Length 1 has no properties;
+     * AUTH (3.15.2.1) may omit both or neither. */
     if (rd_left(r) == 0)
-        return 0;
+        return p->type == MQLITE_PKT_AUTH ? MQLITE_ERR_TRUNCATED : 0;
     TRY(rd_props(r, p->type, &p->props));
+    /* MQTT 5.0 [MQTT-3.14.2-2]: the server never sends Session Expiry
+     * Interval in DISCONNECT. */
+    mq_prop se;
+    if (p->type == MQLITE_PKT_DISCONNECT && r->role == MQ_ROLE_CLIENT &&
+        mq_props_get(p->props, MQLITE_PROP_SESSION_EXPIRY, &se))
+        return MQLITE_ERR_PROTOCOL;
     return rd_end(r);
 }
 
@@ -351,14 +367,16 @@ static int dec_disconnect_auth(rd *r, mq_packet *p)
     (B(CONNACK) | B(PUBLISH) | B(PUBACK) | B(PUBREC) | B(PUBREL) | B(PUBCOMP) | B(SUBACK) |  \
      B(UNSUBACK) | B(PINGRESP) | B(DISCONNECT) | B(AUTH))
 
-static int header_flags_ok(uint8_t type, uint8_t flags)
+static int header_flags_ok(uint8_t type, uint8_t flags, int version)
 {
     if (type == MQLITE_PKT_PUBLISH)
         return 1;
-    /* MQTT 3.1.1 [MQTT-2.2.2-1], 5.0 [MQTT-2.1.3-1]: Table 2-2. */
+    /* MQTT 3.1.1 [MQTT-2.2.2-1], 5.0 [MQTT-2.1.3-1]: Table 2-2. MQTT 3.1
+     * (section 2.1) sets DUP when it re-sends PUBREL, SUBSCRIBE or
+     * UNSUBSCRIBE, so there DUP is allowed beside QoS 1. */
     if (type == MQLITE_PKT_PUBREL || type == MQLITE_PKT_SUBSCRIBE ||
         type == MQLITE_PKT_UNSUBSCRIBE)
-        return flags == 0x2;
+        return flags == 0x2 || (version == MQLITE_V31 && flags == 0xa);
     return flags == 0;
 }
 
@@ -432,7 +450,7 @@ int mq_decode(const uint8_t *buf, size_t len, const mq_decode_opts *o, mq_packet
     int version = type == MQLITE_PKT_CONNECT ? 0 : o->version;
     if (type == 0 || (type == MQLITE_PKT_AUTH && version && version != MQLITE_V5))
         return MQLITE_ERR_PACKET_TYPE;
-    if (!header_flags_ok(type, flags))
+    if (!header_flags_ok(type, flags, version))
         return MQLITE_ERR_HEADER_FLAGS;
     if ((o->role == MQ_ROLE_SERVER && !(TO_SERVER & (1u << type))) ||
         (o->role == MQ_ROLE_CLIENT && !(TO_CLIENT & (1u << type))) ||
@@ -453,7 +471,7 @@ int mq_decode(const uint8_t *buf, size_t len, const mq_decode_opts *o, mq_packet
     memset(out, 0, sizeof *out);
     out->type = type;
     out->version = (uint8_t)version;
-    rd r = {buf + body_off, (uint32_t)(total - body_off), 0, o->strict_utf8, info};
+    rd r = {buf + body_off, (uint32_t)(total - body_off), 0, o->strict_utf8, o->role, info};
     rc = decode_body(&r, out, flags);
     if (rc)
         return rc;
@@ -506,8 +524,10 @@ int mq_sub_options_check(uint8_t o, int version)
         /* MQTT 5.0 [MQTT-3.8.3-5]: bits 6 and 7 are reserved. */
         if (o & 0xc0)
             return MQLITE_ERR_SUB_OPTIONS;
+        /* 5.0 3.8.3.1: Maximum QoS 3 is a Protocol Error (in 3.1.1 it is
+         * malformed, [MQTT-3-8.3-4]). */
         if ((o & 3) == 3)
-            return MQLITE_ERR_SUB_QOS3;
+            return MQLITE_ERR_SUB_QOS_INVALID;
         /* MQTT 5.0 3.8.3.1: retain handling 3 is a Protocol Error. */
         if (((o >> 4) & 3) == 3)
             return MQLITE_ERR_RETAIN_HANDLING;
@@ -578,7 +598,8 @@ static size_t reason_tail_size(const mq_packet *p)
 {
     if (p->version != MQLITE_V5)
         return 0;
-    if (p->props.len)
+    /* 5.0 3.15.2.1: AUTH omits reason and property length together only. */
+    if (p->props.len || (p->type == MQLITE_PKT_AUTH && p->reason))
         return 1 + mq_props_wire_size(p->props.len);
     return p->reason ? 1 : 0;
 }
@@ -787,7 +808,7 @@ static uint8_t *w_reason_tail(uint8_t *w, const mq_packet *p)
     if (p->version != MQLITE_V5 || (!p->reason && !p->props.len))
         return w;
     *w++ = p->reason;
-    if (p->props.len)
+    if (p->props.len || p->type == MQLITE_PKT_AUTH)
         w = w_props(w, p, p->props);
     return w;
 }

@@ -71,12 +71,6 @@ static const err_entry err_table[] = {
       "malformed packet: will QoS 3 (MQTT 3.1.1 [MQTT-3.1.2-14], 5.0 [MQTT-3.1.2-12])"),
     E(MQLITE_ERR_PASSWORD_NO_USER,
       "malformed packet: password flag set without user name flag (MQTT 3.1.1 [MQTT-3.1.2-22])"),
-    E(MQLITE_ERR_SUBSCRIBE_EMPTY,
-      "malformed packet: SUBSCRIBE without a topic filter (MQTT 3.1.1 [MQTT-3.8.3-3], 5.0 "
-      "[MQTT-3.8.3-2])"),
-    E(MQLITE_ERR_UNSUBSCRIBE_EMPTY,
-      "malformed packet: UNSUBSCRIBE without a topic filter (MQTT 3.1.1 and 5.0 "
-      "[MQTT-3.10.3-2])"),
     E(MQLITE_ERR_SUB_OPTIONS,
       "malformed packet: reserved bits of the subscription options are not 0 (MQTT 3.1.1 "
       "[MQTT-3.8.3-4], 5.0 [MQTT-3.8.3-5])"),
@@ -129,6 +123,14 @@ static const err_entry err_table[] = {
     E(MQLITE_ERR_RETAIN_NOT_SUPPORTED,
       "retain requested but the server has no retained messages (MQTT 5.0 [MQTT-3.2.2-14])"),
     E(MQLITE_ERR_AUTH_METHOD, "authentication method not supported or changed (MQTT 5.0 4.12)"),
+    E(MQLITE_ERR_SUBSCRIBE_EMPTY,
+      "protocol error: SUBSCRIBE without a topic filter (MQTT 3.1.1 [MQTT-3.8.3-3], 5.0 "
+      "[MQTT-3.8.3-2])"),
+    E(MQLITE_ERR_UNSUBSCRIBE_EMPTY,
+      "protocol error: UNSUBSCRIBE without a topic filter (MQTT 3.1.1 and 5.0 "
+      "[MQTT-3.10.3-2])"),
+    E(MQLITE_ERR_SUB_QOS_INVALID,
+      "protocol error: maximum QoS 3 in subscription options (MQTT 5.0 3.8.3.1)"),
 };
 #undef E
 

@@ -703,6 +703,8 @@ MQLITE_API int32_t mqlite_packet_set_bytes(mqlite_packet *p, int32_t field, cons
         return MQLITE_ERR_MISUSE;
     if (!data && len)
         return mq_err_set(&p->err, MQLITE_ERR_INVALID, "data is NULL but len is %zu", len);
+    if (len > MQ_VBI_MAX)
+        return mq_err_set(&p->err, MQLITE_ERR_RANGE, "%zu bytes is over MQTT's limit", len);
     mq_view *v = field_view(&p->pkt, field);
     if (!v || field == MQLITE_PF_PROTOCOL_NAME)
         return mq_err_set(&p->err, MQLITE_ERR_OPTION,
@@ -726,8 +728,11 @@ MQLITE_API int32_t mqlite_packet_set_bytes(mqlite_packet *p, int32_t field, cons
         p->pkt.has_username = !remove;
     else if (field == MQLITE_PF_PASSWORD)
         p->pkt.has_password = !remove;
-    else if (field == MQLITE_PF_WILL_TOPIC && !remove)
-        p->pkt.will = 1;
+    else if (field == MQLITE_PF_WILL_TOPIC) {
+        p->pkt.will = !remove;
+        if (remove)
+            p->pkt.will_qos = p->pkt.will_retain = 0;
+    }
     return 0;
 }
 

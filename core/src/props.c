@@ -166,6 +166,9 @@ static int read_prop(mq_view b, uint32_t *off, mq_prop *out, int strict)
 /* Value rules beyond the data type (protocol errors in MQTT 5.0). */
 static int check_value(const prop_def *d, const mq_prop *p)
 {
+    /* MQTT 5.0 [MQTT-3.3.2-8]: Topic Alias 0 -> DISCONNECT 0x94. */
+    if (p->id == MQLITE_PROP_TOPIC_ALIAS && p->num == 0)
+        return MQLITE_ERR_TOPIC_ALIAS;
     if (d->bool01 && p->num > 1)
         return MQLITE_ERR_PROPERTY_VALUE;
     if (d->nonzero && p->num == 0)
