@@ -468,7 +468,11 @@ int mq_decode(const uint8_t *buf, size_t len, const mq_decode_opts *o, mq_packet
     size_t body_off = 2;
     while (buf[body_off - 1] & 0x80)
         body_off++;
-    memset(out, 0, sizeof *out);
+    /* A copy of a zero record, not memset: small fixed-size copies become
+     * vector moves, where memset here compiled to `rep stos`, which cost
+     * more than the rest of decoding a small PUBLISH (perf, gcc 12 -O2). */
+    static const mq_packet zero;
+    *out = zero;
     out->type = type;
     out->version = (uint8_t)version;
     rd r = {buf + body_off, (uint32_t)(total - body_off), 0, o->strict_utf8, o->role, info};
