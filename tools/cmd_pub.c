@@ -103,12 +103,60 @@ static int publish(mqlite_client *c, pub_state *st, const void *p, size_t n)
     return 0;
 }
 
+/* Standard input for -l, read with read(2) so that poll() on fd 0 tells the
+ * truth (stdio would hide lines already in its buffer). */
+typedef struct linebuf {
+    char *p;
+    size_t len, cap;
+    int eof;
+} linebuf;
+
+/* Publish every complete line in lb; at end of input, the last partial one. */
+static int publish_lines(mqlite_client *c, pub_state *st, linebuf *lb)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < lb->len; i++) {
+        if (lb->p[i] != '\n')
+            continue;
+        if (publish(c, st, lb->p + start, i - start) < 0)
+            return -1;
+        start = i + 1;
+    }
+    if (lb->eof && start < lb->len) {
+        if (publish(c, st, lb->p + start, lb->len - start) < 0)
+            return -1;
+        start = lb->len;
+    }
+    memmove(lb->p, lb->p + start, lb->len - start);
+    lb->len -= start;
+    return 0;
+}
+
+static int read_stdin(mqlite_client *c, pub_state *st, linebuf *lb)
+{
+    if (lb->cap - lb->len < 4096) {
+        size_t cap = lb->cap ? lb->cap * 2 : 65536;
+        char *p = realloc(lb->p, cap);
+        if (!p)
+            return -1;
+        lb->p = p;
+        lb->cap = cap;
+    }
+    ssize_t n = read(0, lb->p + lb->len, lb->cap - lb->len);
+    if (n < 0 && errno != EINTR && errno != EAGAIN)
+        return -1;
+    if (n == 0)
+        lb->eof = 1;
+    if (n > 0)
+        lb->len += (size_t)n;
+    return publish_lines(c, st, lb);
+}
+
 /* One loop round over the client's socket and, with -l, standard input. */
-static int round_trip(mqlite_client *c, pub_state *st, int want_stdin, char **line, size_t *cap,
-                      int *eof)
+static int round_trip(mqlite_client *c, pub_state *st, linebuf *lb)
 {
     struct pollfd fds[2];
-    int n = 0;
+    int n = 0, want_stdin = !lb->eof;
     int cfd = mqlite_client_fd(c);
     if (cfd >= 0) {
         fds[n].fd = cfd;
@@ -131,17 +179,9 @@ static int round_trip(mqlite_client *c, pub_state *st, int want_stdin, char **li
         w = (fds[0].revents & POLLOUT) != 0;
     }
     mqlite_client_io(c, r, w);
-    if (want_stdin && (fds[n - 1].revents & (POLLIN | POLLHUP))) {
-        ssize_t len = getline(line, cap, stdin);
-        if (len < 0) {
-            *eof = 1;
-        } else {
-            if (len && (*line)[len - 1] == '\n')
-                len--;
-            if (publish(c, st, *line, (size_t)len) < 0)
-                return -1;
-        }
-    }
+    if (want_stdin && (fds[n - 1].revents & (POLLIN | POLLHUP | POLLERR)) &&
+        read_stdin(c, st, lb) < 0)
+        return -1;
     return drain(c, st);
 }
 
@@ -149,9 +189,8 @@ static int run(mqlite_client *c, pub_state *st)
 {
     if (cli_connect(c, &st->o, "pub"))
         return 1;
-    char *line = NULL;
-    size_t cap = 0;
-    int eof = !st->stdin_lines, rc = 0;
+    linebuf lb = {NULL, 0, 0, !st->stdin_lines};
+    int rc = 0;
     if (st->message || st->null_msg) {
         const char *m = st->null_msg ? "" : st->message;
         rc = publish(c, st, m, strlen(m));
@@ -171,10 +210,10 @@ static int run(mqlite_client *c, pub_state *st)
             fclose(f);
     }
     /* Until stdin ends and every QoS flow is complete. */
-    while (rc == 0 && (!eof || mqlite_client_queued(c) || mqlite_client_inflight(c) ||
+    while (rc == 0 && (!lb.eof || mqlite_client_queued(c) || mqlite_client_inflight(c) ||
                        mqlite_client_want_write(c)))
-        rc = round_trip(c, st, !eof, &line, &cap, &eof);
-    free(line);
+        rc = round_trip(c, st, &lb);
+    free(lb.p);
     if (rc == 0 && mqlite_client_disconnect(c, 0) == 0)
         for (int i = 0; i < 50 && mqlite_client_state(c) != MQLITE_STATE_IDLE; i++) {
             mqlite_client_poll(c, 100);

@@ -104,6 +104,7 @@ static int run(mqlite_client *c, sub_state *st)
     }
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    long long t0_ms = (long long)t0.tv_sec * 1000 + t0.tv_nsec / 1000000;
     for (;;) {
         const mqlite_event *ev;
         while ((ev = mqlite_client_next_event(c)) != NULL) {
@@ -114,7 +115,8 @@ static int run(mqlite_client *c, sub_state *st)
         if (st->timeout_s) {
             struct timespec t;
             clock_gettime(CLOCK_MONOTONIC, &t);
-            if (t.tv_sec - t0.tv_sec >= st->timeout_s) {
+            long long now_ms = (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+            if (now_ms - t0_ms >= st->timeout_s * 1000LL) {
                 if (!st->o.quiet)
                     fprintf(stderr, "mqlite sub: timed out after %ld s\n", st->timeout_s);
                 return 27;

@@ -160,6 +160,20 @@ static PyObject *packet_topic_at(const mqlite_packet *p, int32_t i)
     return mq_py_bytes(v, len);
 }
 
+/* Decode one packet: (packet or None, used, need, err), always four items
+ * (SWIG's own out-parameter list drops a NULL result). */
+static PyObject *packet_decode(const void *buf, size_t len, int32_t version, int32_t flags,
+                               uint32_t max_packet_size)
+{
+    size_t used = 0, need = 0;
+    int32_t err = 0;
+    mqlite_packet *p =
+        mqlite_packet_decode(buf, len, version, flags, max_packet_size, &used, &need, &err);
+    PyObject *obj = p ? SWIG_NewPointerObj(SWIG_as_voidptr(p), SWIGTYPE_p_mqlite_packet, 0)
+                      : (Py_INCREF(Py_None), Py_None);
+    return Py_BuildValue("(Nnni)", obj, (Py_ssize_t)used, (Py_ssize_t)need, (int)err);
+}
+
 /* Encode to bytes; raises with the packet's message on failure. */
 static PyObject *packet_encode(mqlite_packet *p)
 {
