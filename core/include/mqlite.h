@@ -1012,7 +1012,8 @@ MQLITE_API int32_t mqlite_client_pending_events(const mqlite_client *c);
  *                           (may be NULL) gets its length.
  * mqlite_event_payload      MESSAGE, PUBLISH_LOST: the payload (also
  *                           NUL-terminated for convenience; *len is exact).
- * mqlite_event_qos, _retain, _dup   MESSAGE: as received.
+ * mqlite_event_qos, mqlite_event_retain, mqlite_event_dup
+ *                           MESSAGE: as received.
  * mqlite_event_props        MESSAGE, CONNECTED, DISCONNECTED, PUBLISHED,
  *                           SUBACK, UNSUBACK: 5.0 properties (never NULL).
  * mqlite_event_count        SUBACK/UNSUBACK: number of reason codes.
@@ -1171,11 +1172,6 @@ MQLITE_API const char *mqlite_broker_errmsg(const mqlite_broker *b);
  */
 MQLITE_API int32_t mqlite_broker_port(const mqlite_broker *b, int32_t i);
 
-/*
- * mqlite_broker_stat - a counter: MQLITE_BSTAT_*. Returns the value (>= 0)
- * or MQLITE_ERR_OPTION.
- * Since:     0.1
- */
 #define MQLITE_BSTAT_CLIENTS_CONNECTED 1
 #define MQLITE_BSTAT_CLIENTS_TOTAL 2       /* connected + persistent sessions offline */
 #define MQLITE_BSTAT_MESSAGES_RECEIVED 3
@@ -1185,6 +1181,12 @@ MQLITE_API int32_t mqlite_broker_port(const mqlite_broker *b, int32_t i);
 #define MQLITE_BSTAT_RETAINED 7
 #define MQLITE_BSTAT_MESSAGES_DROPPED 8    /* queue overflow for offline / slow clients */
 #define MQLITE_BSTAT_SUBSCRIPTIONS 9
+
+/*
+ * mqlite_broker_stat - a counter: MQLITE_BSTAT_*. Returns the value (>= 0)
+ * or MQLITE_ERR_OPTION.
+ * Since:     0.1
+ */
 MQLITE_API int64_t mqlite_broker_stat(const mqlite_broker *b, int32_t stat);
 
 #ifdef __cplusplus
