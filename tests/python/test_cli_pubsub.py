@@ -172,10 +172,6 @@ def test_pub_f_sends_a_file_verbatim(mosquitto, procs, tmp_path):
     assert sub.messages() == [f"{len(data)} {data.hex()}"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tools/cmd_pub.c round_trip(): -l polls fd 0 and then reads ONE line with getline() from "
-    "the stdio buffer; the other lines of the same read() stay in stdin's buffer, where poll() "
-    "cannot see them, until more input or EOF arrives (mosquitto_pub -l sends them at once)"))
 def test_pub_l_sends_each_line_as_it_arrives(mosquitto, procs):
     """-l with a producer that keeps standard input open: lines written in
     one burst must all go out, not wait for more input or EOF."""
@@ -308,10 +304,6 @@ def test_W_times_out_with_27(mosquitto):
     assert len(err.splitlines()) == 1 and "timed out" in err
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tools/cmd_sub.c run(): -W compares whole seconds of CLOCK_MONOTONIC (t.tv_sec - t0.tv_sec "
-    ">= timeout_s), so `-W 1` fires at the next second boundary, after anything from 0 to 1 s "
-    "(4 runs all taking >= 0.9 s happen with the bug with probability ~1e-4)"))
 def test_W_waits_the_whole_timeout(mosquitto):
     for _ in range(4):
         t0 = time.monotonic()
