@@ -110,6 +110,9 @@ static PyObject *mq_py_bytes(const void *p, size_t len)
 %thread mqlite_broker_load_config;
 %thread mqlite_broker_listen;
 %thread mqlite_client_connect;
+%thread mqlite_client_wait;
+%thread mqlite_client_wait_connected;
+%thread mqlite_client_next_event_wait;
 
 /* mqlite_broker_stop is called from other threads while the broker runs
  * with the GIL released: it takes no lock and touches an atomic flag. */

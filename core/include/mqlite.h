@@ -956,6 +956,38 @@ MQLITE_API size_t mqlite_client_take_output(mqlite_client *c, void *buf, size_t 
 MQLITE_API int32_t mqlite_client_transport_closed(mqlite_client *c);
 MQLITE_API int32_t mqlite_client_set_clock(mqlite_client *c, uint64_t now_ms);
 
+/*
+ * Blocking convenience layer, for simple programs and FFIs without an event
+ * loop of their own. Built on mqlite_client_poll's machinery; events that
+ * arrive while waiting stay queued for mqlite_client_next_event().
+ *
+ * mqlite_client_pending - 1 while `packet_id` is in use (a QoS 1/2 message
+ *            queued or in flight, or a SUBSCRIBE/UNSUBSCRIBE awaiting its
+ *            acknowledgement), 0 once its flow completed (or for an id not in
+ *            use). Never blocks.
+ * mqlite_client_wait - block until packet_id is no longer pending, at most
+ *            timeout_ms (-1: no limit). Returns 0; MQLITE_ERR_TIMEOUT;
+ *            MQLITE_ERR_NOT_CONNECTED when the client is idle (disconnected
+ *            without auto-reconnect) with the flow still pending;
+ *            MQLITE_ERR_STATE in sans-I/O mode. The outcome (success or the
+ *            server's reason code) is in the MQLITE_EVENT_PUBLISHED /
+ *            _SUBACK event.
+ * mqlite_client_wait_connected - after mqlite_client_connect(), block until
+ *            CONNACK accepted (0), refused or unreachable (the event's error,
+ *            message in mqlite_client_errmsg()), or MQLITE_ERR_TIMEOUT.
+ * mqlite_client_next_event_wait - mqlite_client_next_event(), waiting up to
+ *            timeout_ms for one when none is queued; NULL on timeout or when
+ *            the client is idle. Ownership as mqlite_client_next_event().
+ * Threads:   these block the calling thread (and only it); one thread per
+ *            client as always.
+ * Since:     0.1
+ */
+MQLITE_API int32_t mqlite_client_pending(const mqlite_client *c, int32_t packet_id);
+MQLITE_API int32_t mqlite_client_wait(mqlite_client *c, int32_t packet_id, int32_t timeout_ms);
+MQLITE_API int32_t mqlite_client_wait_connected(mqlite_client *c, int32_t timeout_ms);
+MQLITE_API const mqlite_event *mqlite_client_next_event_wait(mqlite_client *c,
+                                                             int32_t timeout_ms);
+
 /* ======================================================================
  * Events
  * ====================================================================== */

@@ -772,6 +772,9 @@ static int32_t send_one_filter(mqlite_client *c, int type, const char *filter, i
     if (rc)
         return mq_err_set(&c->err, rc, "topic filter \"%.200s\": %s", filter,
                           msg ? msg : mqlite_strerror(rc));
+    if (idle(c) && !c->waiting)
+        return mq_err_set(&c->err, MQLITE_ERR_NOT_CONNECTED,
+                          "not connected: call mqlite_client_connect first");
     mq_buf list = {0};
     if (mq_list_put_filter(&list, &c->a, f, type == MQLITE_PKT_SUBSCRIBE, (uint8_t)options))
         return mq_err_code(&c->err, MQLITE_ERR_NOMEM);
@@ -811,6 +814,9 @@ MQLITE_API int32_t mqlite_client_send_packet(mqlite_client *c, mqlite_packet *pa
     const mq_packet *t = mq_packet_inner(packet);
     if (!t)
         return mq_err_set(&c->err, MQLITE_ERR_INVALID, "packet is NULL or freed");
+    if (idle(c) && !c->waiting && c->mode != MODE_SANS)
+        return mq_err_set(&c->err, MQLITE_ERR_NOT_CONNECTED,
+                          "not connected: call mqlite_client_connect first");
     uint16_t pid = 0;
     int rc = mq_session_send_list(&c->s, t, &pid, now_of(c));
     if (rc)
@@ -914,4 +920,116 @@ MQLITE_API int32_t mqlite_client_set_clock(mqlite_client *c, uint64_t now_ms)
     if (c->mode != MODE_SANS)
         return 0;
     return from_session(c, mq_session_tick(&c->s, now_ms));
+}
+
+/* ---------------------------------------------------------------------
+ * Blocking convenience layer: built on the poll-driven core, for simple
+ * programs and FFIs without an event loop of their own.
+ * --------------------------------------------------------------------- */
+
+MQLITE_API int32_t mqlite_client_pending(const mqlite_client *c, int32_t packet_id)
+{
+    if (!ok(c))
+        return MQLITE_ERR_MISUSE;
+    if (packet_id < 1 || packet_id > 65535)
+        return 0;
+    return mq_outq_pid_in_use(&c->s.out, (uint16_t)packet_id);
+}
+
+/* Milliseconds left until `deadline` (monotonic), or -1 for "no limit". */
+static int32_t left_ms(uint64_t deadline, uint64_t now)
+{
+    if (deadline == UINT64_MAX)
+        return -1;
+    return deadline > now ? (int32_t)(deadline - now > INT32_MAX ? INT32_MAX : deadline - now) : 0;
+}
+
+static uint64_t deadline_of(int32_t timeout_ms)
+{
+    return timeout_ms < 0 ? UINT64_MAX : mq_net_now_ms() + (uint64_t)timeout_ms;
+}
+
+/* One blocking round that does not stop early for queued events (they are
+ * the caller's, and stay queued). */
+static int32_t wait_round(mqlite_client *c, int32_t timeout_ms)
+{
+    int32_t t = mqlite_client_next_timeout_ms(c);
+    if (t >= 0 && (timeout_ms < 0 || t < timeout_ms))
+        timeout_ms = t;
+    int readable = 0, writable = 0;
+    if (c->fd >= 0) {
+        struct pollfd p = {c->fd, POLLIN, 0};
+        if (mqlite_client_want_write(c))
+            p.events |= POLLOUT;
+        if (poll(&p, 1, timeout_ms) > 0) {
+            readable = (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+            writable = (p.revents & (POLLOUT | POLLERR)) != 0;
+        }
+    } else if (timeout_ms != 0) {
+        poll(NULL, 0, timeout_ms < 0 ? 100 : timeout_ms);
+    }
+    return run_io(c, readable, writable, now_of(c));
+}
+
+MQLITE_API int32_t mqlite_client_wait(mqlite_client *c, int32_t packet_id, int32_t timeout_ms)
+{
+    if (!ok(c))
+        return MQLITE_ERR_MISUSE;
+    if (c->mode != MODE_SOCKET)
+        return mq_err_set(&c->err, MQLITE_ERR_STATE, "mqlite_client_wait needs socket mode");
+    uint64_t end = deadline_of(timeout_ms);
+    while (mqlite_client_pending(c, packet_id) == 1) {
+        if (idle(c) && !c->waiting)
+            return mq_err_set(&c->err, MQLITE_ERR_NOT_CONNECTED,
+                              "packet %d is still pending and the client is not connected",
+                              (int)packet_id);
+        uint64_t now = mq_net_now_ms();
+        if (now >= end)
+            return mq_err_set(&c->err, MQLITE_ERR_TIMEOUT,
+                              "packet %d not acknowledged within %d ms", (int)packet_id,
+                              (int)timeout_ms);
+        wait_round(c, left_ms(end, now));
+    }
+    return 0;
+}
+
+MQLITE_API int32_t mqlite_client_wait_connected(mqlite_client *c, int32_t timeout_ms)
+{
+    if (!ok(c))
+        return MQLITE_ERR_MISUSE;
+    if (c->mode != MODE_SOCKET)
+        return mq_err_set(&c->err, MQLITE_ERR_STATE, "call mqlite_client_connect first");
+    uint64_t end = deadline_of(timeout_ms);
+    while (c->s.state != MQ_SS_CONNECTED) {
+        if (idle(c) && !c->waiting) {
+            /* The outcome is in the event queue; say it here too. */
+            for (mq_event *ev = c->s.ev_head; ev; ev = ev->next)
+                if (ev->type == MQLITE_EVENT_CONNECT_FAILED ||
+                    ev->type == MQLITE_EVENT_DISCONNECTED)
+                    return mq_err_set(&c->err, ev->error ? ev->error : MQLITE_ERR_REFUSED, "%s",
+                                      ev->text);
+            return mq_err_set(&c->err, MQLITE_ERR_NOT_CONNECTED, "not connected");
+        }
+        uint64_t now = mq_net_now_ms();
+        if (now >= end)
+            return mq_err_set(&c->err, MQLITE_ERR_TIMEOUT, "not connected within %d ms",
+                              (int)timeout_ms);
+        wait_round(c, left_ms(end, now));
+    }
+    return 0;
+}
+
+MQLITE_API const mqlite_event *mqlite_client_next_event_wait(mqlite_client *c,
+                                                             int32_t timeout_ms)
+{
+    if (!ok(c))
+        return NULL;
+    uint64_t end = deadline_of(timeout_ms);
+    while (c->s.ev_count == 0 && c->mode == MODE_SOCKET && (!idle(c) || c->waiting)) {
+        uint64_t now = mq_net_now_ms();
+        if (now >= end)
+            break;
+        wait_round(c, left_ms(end, now));
+    }
+    return mqlite_client_next_event(c);
 }

@@ -1140,15 +1140,17 @@ int mq_session_publish(mq_session *s, mq_view topic, mq_view payload, int qos, i
 
 int mq_session_send_list(mq_session *s, const mq_packet *t, uint16_t *pid, uint64_t now)
 {
-    if (s->state != MQ_SS_CONNECTED && s->state != MQ_SS_CONNECTING)
-        return mq_err_set(&s->err, MQLITE_ERR_NOT_CONNECTED,
-                          "not connected: call mqlite_client_connect first");
+    /* Idle is fine: the caller (client.c) knows whether a connection is
+     * being made; the request waits for its CONNACK like the rest. */
+    if (s->state == MQ_SS_DISCONNECTING)
+        return mq_err_set(&s->err, MQLITE_ERR_NOT_CONNECTED, "disconnecting");
     if (t->type != MQLITE_PKT_SUBSCRIBE && t->type != MQLITE_PKT_UNSUBSCRIBE)
         return mq_err_set(&s->err, MQLITE_ERR_INVALID, "only SUBSCRIBE or UNSUBSCRIBE");
-    if (t->version != s->version)
+    uint8_t level = s->state == MQ_SS_IDLE ? s->cfg.version : s->version;
+    if (t->version != level)
         return mq_err_set(&s->err, MQLITE_ERR_INVALID,
                           "packet is for protocol level %d, the connection uses %d", t->version,
-                          s->version);
+                          level);
     mq_ctl *c = mq_calloc(&s->a, sizeof *c);
     if (!c)
         return mq_err_code(&s->err, MQLITE_ERR_NOMEM);
@@ -1167,7 +1169,7 @@ int mq_session_send_list(mq_session *s, const mq_packet *t, uint16_t *pid, uint6
     mq_packet p;
     memset(&p, 0, sizeof p);
     p.type = c->type;
-    p.version = s->version;
+    p.version = level;
     p.packet_id = c->pid;
     p.count = c->count;
     p.list = mq_view_make(c->list.p, c->list.len);
