@@ -23,6 +23,16 @@ PACKAGES=(
     # other FFIs, terminal tests, packet captures
     luajit tmux tshark
 )
+# `deps.sh --build`: only what configuring, building and running mqlite
+# needs (scripts/demo.sh); the full list adds the peers and test tools.
+BUILD_PACKAGES=(
+    build-essential cmake swig python3-dev python3-pytest python3-hypothesis
+    python3-pytest-timeout python3-pytest-asyncio python3-paho-mqtt
+    libssl-dev libsqlite3-dev libc-ares-dev libncurses-dev
+)
+if [ "${1:-}" = "--build" ]; then
+    PACKAGES=("${BUILD_PACKAGES[@]}")
+fi
 # Packages whose postinst would start a system service.
 SERVICE_PACKAGES=(rabbitmq-server ejabberd)
 
