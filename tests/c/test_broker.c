@@ -967,7 +967,7 @@ static void test_topic_alias(void)
     CHECK(tc_wait_closed(q, &reason, TC_WAIT));
     CHECK_EQ(reason, 0x82);
     tc_free(q);
-    /* A new connection does not inherit aliases ([MQTT-3.3.2-7]). */
+    /* A new connection does not inherit aliases (MQTT 5.0 [MQTT-3.3.2-7]). */
     tc_disconnect(p);
     p = tc_connect(b, port, MQLITE_V5, "tap", 1);
     pub = pk_publish("", "three", 0, 0, 0);

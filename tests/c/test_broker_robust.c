@@ -103,11 +103,11 @@ static const bad_case bad_v5[] = {
     {"retain handling 3", "82 07 00 01 00 00 01 61 30", 0x82},
     /* 3.8.3.1: Maximum QoS 3 is a Protocol Error. */
     {"subscribe qos 3", "82 07 00 01 00 00 01 61 03", 0x82},
-    /* [MQTT-3.8.3-5]: reserved subscription option bits. */
+    /* MQTT 5.0 [MQTT-3.8.3-5]: reserved subscription option bits. */
     {"subscription options reserved bits", "82 07 00 01 00 00 01 61 c0", 0x81},
-    /* [MQTT-3.8.3-4]: No Local on a shared subscription. */
+    /* MQTT 5.0 [MQTT-3.8.3-4]: No Local on a shared subscription. */
     {"no local on shared", "82 10 00 01 00 00 0a 24 73 68 61 72 65 2f 67 2f 61 04", 0x82},
-    /* [MQTT-4.7.1-1]: '#' must be last. */
+    /* MQTT 5.0 [MQTT-4.7.1-1]: '#' must be last. */
     {"bad topic filter", "82 08 00 01 00 00 02 23 61 00", 0x8F},
     /* Packets only a server sends. */
     {"connack to server", "20 03 00 00 00", 0x82},

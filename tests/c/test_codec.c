@@ -2850,7 +2850,7 @@ static void test_encode_buffer_too_small_reports_size(void)
 /* Every rule of section 3 that a setter can let through, refused at encode. */
 static void test_encode_refuses_what_decode_refuses(void)
 {
-    /* [MQTT-3.3.1-2] DUP with QoS 0. */
+    /* MQTT 5.0 [MQTT-3.3.1-2] DUP with QoS 0. */
     mqlite_packet *p = NEW(PUBLISH, MQLITE_V311);
     SET_STR(p, TOPIC, "t");
     SET_INT(p, DUP, 1);

@@ -478,7 +478,7 @@ class BrokerSession:
     the QoS 2 identifiers held until PUBREL, and the messages it sends with
     their acknowledgement state. `handle(pkt)` returns the packets to send
     back (bytes); `resume()` the re-sends a resumed session owes
-    ([MQTT-4.4.0-1]); `forget()` drops everything (session not kept)."""
+    (MQTT 3.1.1 and 5.0 [MQTT-4.4.0-1]); `forget()` drops everything (session not kept)."""
 
     def __init__(self, version: int, pubcomp_unknown: int = 0x92):
         self.version = version

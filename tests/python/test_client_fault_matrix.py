@@ -6,7 +6,7 @@ messages were lost, and the new session starts clean).
 
 The client is the C engine in sans-I/O mode; the broker is peers.BrokerSession,
 a broker's view of one session (it holds incoming QoS 2 identifiers until
-PUBREL and re-sends what it owes on resume, as [MQTT-4.4.0-1] asks). A
+PUBREL and re-sends what it owes on resume, as MQTT 3.1.1 and 5.0 [MQTT-4.4.0-1] asks). A
 deterministic "wire" carries one whole packet per step, client-to-broker
 first; a cut drops everything not yet delivered (and may deliver half a
 packet first). The same matrix is run from C by tests/c (issue 4).
