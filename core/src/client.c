@@ -896,6 +896,8 @@ MQLITE_API size_t mqlite_client_take_output(mqlite_client *c, void *buf, size_t 
     if (o->len < cap)
         mq_session_pump(&c->s, cap, now_of(c));
     size_t n = o->len < cap ? o->len : cap;
+    if (n == 0)
+        return 0; /* o->p may be NULL: memcpy(buf, NULL, 0) is undefined (UBSan) */
     memcpy(buf, o->p, n);
     mq_buf_consume(o, n);
     return n;
@@ -906,7 +908,13 @@ MQLITE_API int32_t mqlite_client_transport_closed(mqlite_client *c)
     int32_t rc = sans_only(c);
     if (rc)
         return rc;
-    int32_t why = c->s.state == MQ_SS_DISCONNECTING ? 0 : MQLITE_ERR_CONNECTION_LOST;
+    /* When the session itself asked for the close (protocol error from the
+     * server, keep-alive or CONNACK timeout), pass its reason on, as
+     * run_io() does in socket mode: the event must say why, not just
+     * "connection lost" (test_incoming_receive_maximum_exceeded_...). */
+    int32_t why = c->s.state == MQ_SS_DISCONNECTING ? 0
+                  : c->s.close_error                ? c->s.close_error
+                                                    : MQLITE_ERR_CONNECTION_LOST;
     mq_session_closed(&c->s, why, now_of(c));
     return 0;
 }

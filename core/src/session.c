@@ -198,8 +198,10 @@ static void free_aliases(mq_session *s)
         for (uint32_t i = 0; i <= s->cfg.topic_alias_max; i++)
             mq_free(&s->a, s->aliases[i]);
         mq_free(&s->a, s->aliases);
-        mq_free(&s->a, s->alias_len);
     }
+    /* Outside the if: resolve_alias() may have got alias_len but not
+     * aliases when memory ran out (leak, test_allocation_failure_sweep). */
+    mq_free(&s->a, s->alias_len);
     s->aliases = NULL;
     s->alias_len = NULL;
 }
@@ -247,6 +249,12 @@ void mq_session_free(mq_session *s)
 
 static int send_pkt(mq_session *s, const mq_packet *p, uint64_t now)
 {
+    /* 3.1.1 [MQTT-3.14.4-2], 5.0 [MQTT-3.14.4-1]: nothing after our
+     * DISCONNECT, also for packets the server sent before it saw it (their
+     * acknowledgements follow on the next connection). Was: PUBACK, PUBREC,
+     * PUBREL, PUBCOMP went out after it (test_nothing_sent_after_own_...). */
+    if (s->disconnect_sent)
+        return 0;
     const char *msg = NULL;
     size_t start = s->outbuf.len;
     int rc = mq_encode_buf(p, &s->outbuf, &s->a, &msg);
@@ -369,6 +377,17 @@ int mq_session_begin(mq_session *s, uint64_t now)
         p.client_id = mq_view_cstr(s->assigned_id);
     else
         p.client_id = mq_view_cstr(c->client_id);
+    /* 3.1.1 [MQTT-3.1.3-7]: a zero-byte ClientId needs CleanSession 1 (the
+     * server would refuse it with 0x02); 5.0 lets the server assign one.
+     * Was sent as is (test_connect_empty_client_id_needs_clean_session). */
+    if (s->version == MQLITE_V311 && p.client_id.len == 0 && !p.clean_start)
+        return mq_err_set(&s->err, MQLITE_ERR_CLIENT_ID,
+                          "an empty client identifier needs MQLITE_OPT_CLEAN_START 1 in MQTT "
+                          "3.1.1 (MQTT 3.1.1 [MQTT-3.1.3-7])");
+    /* MQTT 3.1 (3.1 spec, 3.1 CONNECT payload): 1 to 23 characters. */
+    if (s->version == MQLITE_V31 && p.client_id.len == 0)
+        return mq_err_set(&s->err, MQLITE_ERR_CLIENT_ID,
+                          "MQTT 3.1 needs a client identifier of 1 to 23 characters");
     if (c->username) {
         p.has_username = 1;
         p.username = mq_view_cstr(c->username);
@@ -534,6 +553,15 @@ static int on_connack(mq_session *s, const mq_packet *p, uint64_t now)
         return mq_err_set(&s->err, MQLITE_ERR_REFUSED, "connection refused: %s",
                           mqlite_reason_string(MQLITE_PKT_CONNACK, p->reason, s->version));
     }
+    /* 3.1.1 3.2.2.2, 5.0 [MQTT-3.2.2-4]: after Clean Start 1 the client has
+     * no session state, so Session Present 1 means the connection must be
+     * closed (it used to be taken as a resume: re-sends with DUP into a
+     * session the server must not have; test_connack_session_present_...). */
+    if (p->session_present && s->cfg.clean_start)
+        return protocol_error(s, MQLITE_ERR_PROTOCOL,
+                              "CONNACK Session Present 1 after Clean Start 1 (MQTT 5.0 "
+                              "[MQTT-3.2.2-4])",
+                              now);
     apply_connack_props(s, p->props);
     s->state = MQ_SS_CONNECTED;
     s->ever_connected = 1;
@@ -656,10 +684,14 @@ static int on_pub_ack(mq_session *s, const mq_packet *p, uint64_t now)
     if (rc == MQ_ACK_PUBREL)
         return send_simple(s, MQLITE_PKT_PUBREL, p->packet_id, 0, now);
     if (rc == MQ_ACK_DONE) {
-        mq_event *ev = ev_text(s, MQLITE_EVENT_PUBLISHED, p->reason >= 0x80 ? MQLITE_ERR_REFUSED : 0,
-                               p->props, "%s for packet %u: %s", mqlite_packet_type_name(p->type),
-                               p->packet_id,
-                               mqlite_reason_string(p->type, p->reason, MQLITE_V5));
+        /* 5.0 3.7.2.1: PUBCOMP 0x92 "is not an error during recovery" (the
+         * answer to a PUBREL re-sent on resume); the server accepted the
+         * message with its PUBREC, so a PUBCOMP never fails the delivery
+         * (test_pubcomp_0x92_after_resent_pubrel_is_success_v5). */
+        int32_t failed = p->reason >= 0x80 && p->type != MQLITE_PKT_PUBCOMP;
+        mq_event *ev = ev_text(s, MQLITE_EVENT_PUBLISHED, failed ? MQLITE_ERR_REFUSED : 0, p->props,
+                               "%s for packet %u: %s", mqlite_packet_type_name(p->type),
+                               p->packet_id, mqlite_reason_string(p->type, p->reason, MQLITE_V5));
         if (ev) {
             ev->pid = f->pid;
             ev->reason = p->reason;
@@ -770,7 +802,8 @@ static int on_list_ack(mq_session *s, const mq_packet *p, uint64_t now)
                                                                 : MQLITE_EVENT_UNSUBACK,
                                 p->count + p->props.len);
         if (ev) {
-            memcpy(ev->data, p->list.p, p->count);
+            if (p->count) /* 3.1.1 UNSUBACK: no codes, list.p NULL (UBSan) */
+                memcpy(ev->data, p->list.p, p->count);
             ev->codes = ev->data;
             ev->count = p->count;
             if (p->props.len) {
@@ -917,6 +950,10 @@ uint64_t mq_session_deadline(const mq_session *s)
 
 int mq_session_tick(mq_session *s, uint64_t now)
 {
+    /* Already asked to close: no PINGREQ after our DISCONNECT (5.0
+     * [MQTT-3.14.4-1]); say it again (test_nothing_sent_after_close_decided). */
+    if (s->state != MQ_SS_IDLE && s->close_error)
+        return s->close_error;
     if (s->state == MQ_SS_CONNECTING && now >= s->connect_deadline) {
         s->close_error = MQLITE_ERR_TIMEOUT;
         return mq_err_set(&s->err, MQLITE_ERR_TIMEOUT, "no CONNACK within %u ms",
@@ -1052,7 +1089,12 @@ static int send_flow(mq_session *s, mq_flow *f, uint64_t now)
 
 void mq_session_pump(mq_session *s, size_t limit, uint64_t now)
 {
-    if (s->state != MQ_SS_CONNECTED)
+    /* close_error: the engine asked the caller to close this connection
+     * (5.0 [MQTT-3.14.4-1]: nothing after our DISCONNECT; nothing into a
+     * connection the server ended or the keep-alive declared dead). What
+     * stays queued goes out, as new, on the next connection
+     * (test_nothing_sent_after_close_decided). */
+    if (s->state != MQ_SS_CONNECTED || s->close_error)
         return;
     while (s->outbuf.len < limit) {
         mq_flow *f = mq_outq_next(&s->out);
@@ -1106,16 +1148,22 @@ int mq_session_publish(mq_session *s, mq_view topic, mq_view payload, int qos, i
     int rc = check_publish(s, topic, qos, retain, props);
     if (rc)
         return rc;
-    /* Size check against what the packet will be on the wire. */
-    size_t size = 1 + 4 + 2 + topic.len + (qos ? 2 : 0) + payload.len +
-                  (s->cfg.version == MQLITE_V5 ? 4 + props.len : 0);
+    /* Size check against what the packet will be on the wire. The size is
+     * exact (a PUBLISH we send never carries a Topic Alias): an estimate
+     * with 4-byte length fields refused packets that fit the server's
+     * Maximum Packet Size exactly (test_connack_maximum_packet_size_v5). */
+    uint64_t rem = 2 + (uint64_t)topic.len + (qos ? 2 : 0) + payload.len;
+    if (s->cfg.version == MQLITE_V5)
+        rem += mq_vbi_size(props.len) + (uint64_t)props.len;
+    size_t size = rem > MQ_VBI_MAX ? MQ_MAX_PACKET_SIZE + 1 : 1 + mq_vbi_size((uint32_t)rem) + rem;
     if (payload.len > MQ_VBI_MAX || size > MQ_MAX_PACKET_SIZE)
         return mq_err_set(&s->err, MQLITE_ERR_TOO_LARGE, "payload of %u bytes is over MQTT's limit",
                           (unsigned)payload.len);
-    if (s->state == MQ_SS_CONNECTED && s->srv_max_packet_size && size > s->srv_max_packet_size + 3)
+    if (s->state == MQ_SS_CONNECTED && s->srv_max_packet_size && size > s->srv_max_packet_size)
         return mq_err_set(&s->err, MQLITE_ERR_TOO_LARGE,
-                          "PUBLISH of about %zu bytes is over the server's Maximum Packet Size "
-                          "%u (MQTT 5.0 [MQTT-3.1.2-24])", size, (unsigned)s->srv_max_packet_size);
+                          "PUBLISH of %zu bytes is over the server's Maximum Packet Size "
+                          "%u (MQTT 5.0 [MQTT-3.2.2-15])",
+                          size, (unsigned)s->srv_max_packet_size);
     mq_msg *m = mq_msg_new(&s->a, topic, s->cfg.version == MQLITE_V5 ? props : mq_view_make(NULL, 0),
                            payload, (uint8_t)qos, (uint8_t)(retain != 0));
     if (!m)
@@ -1189,7 +1237,7 @@ int mq_session_send_list(mq_session *s, const mq_packet *t, uint16_t *pid, uint6
         s->ctl_head = c;
     s->ctl_tail = c;
     *pid = c->pid;
-    if (s->state == MQ_SS_CONNECTED)
+    if (s->state == MQ_SS_CONNECTED && !s->close_error) /* see mq_session_pump */
         send_ctl(s, c, now);
     return 0;
 }
@@ -1210,11 +1258,13 @@ int mq_session_disconnect(mq_session *s, int reason, int64_t expiry_override, ui
     if (s->version == MQLITE_V5) {
         p.reason = (uint8_t)reason;
         if (expiry_override >= 0) {
-            /* 5.0 [MQTT-3.14.2-2]: no non-zero expiry after a zero one. */
+            /* 5.0 3.14.2.2.2: no non-zero expiry after a zero one (a rule
+             * without a statement id; [MQTT-3.14.2-2], cited here before,
+             * is the server's "no Session Expiry in DISCONNECT"). */
             if (s->cfg.session_expiry_s == 0 && expiry_override > 0)
                 return mq_err_set(&s->err, MQLITE_ERR_INVALID,
                                   "session expiry was 0 in CONNECT; DISCONNECT cannot raise it "
-                                  "(MQTT 5.0 [MQTT-3.14.2-2])");
+                                  "(MQTT 5.0 3.14.2.2.2)");
             if (mq_props_put_int(&props, &s->a, MQLITE_PROP_SESSION_EXPIRY,
                                  (uint32_t)expiry_override))
                 return mq_err_code(&s->err, MQLITE_ERR_NOMEM);

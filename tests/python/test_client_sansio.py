@@ -116,10 +116,6 @@ def test_connect_v31_is_mqisdp(rigs):
 
 
 @pytest.mark.spec("3.1.1", "MQTT-3.1.3-7")
-@pytest.mark.xfail(strict=True, reason=(
-    "session.c mq_session_begin() sends a 3.1.1 CONNECT with a zero-byte client id and "
-    "CleanSession=0 (and codec.c's CONNECT validation lets it through); a 3.1.1 server must "
-    "answer 0x02 identifier rejected"))
 def test_v311_empty_client_id_with_persistent_session_is_refused_locally(rigs):
     # 3.1.1 [MQTT-3.1.3-7]: a zero-byte ClientId needs CleanSession=1; a
     # server answers such a CONNECT with 0x02 (identifier rejected). The
@@ -137,7 +133,9 @@ def test_v311_empty_client_id_with_persistent_session_is_refused_locally(rigs):
 @BOTH
 @pytest.mark.parametrize("present", [0, 1])
 def test_connack_accepted_reports_session_present(rigs, version, present):
-    r = rigs(version)
+    # A server reports a session only to a client that asked to keep one
+    # (5.0 [MQTT-3.2.2-4]): Clean Start 0 where the CONNACK says present.
+    r = rigs(version, opts={m.MQLITE_OPT_CLEAN_START: 0} if present else None)
     _, ev = r.connect(session_present=present)
     assert ev.session_present == present
     assert ("resumed" if present else "new") in ev.text
@@ -866,11 +864,6 @@ CAUSES = [("keepalive", _keepalive_timeout, "DISCONNECTED", m.MQLITE_ERR_KEEPALI
 
 @BOTH
 @pytest.mark.parametrize("cause,provoke,etype,code,words", CAUSES, ids=[c[0] for c in CAUSES])
-@pytest.mark.xfail(strict=True, reason=(
-    "client.c mqlite_client_transport_closed() passes MQLITE_ERR_CONNECTION_LOST to "
-    "mq_session_closed(), whose `why = err ? err : s->close_error` then hides the cause the "
-    "engine recorded (keep-alive, CONNACK timeout, protocol error): in sans-I/O mode the "
-    "event says 'connection lost' instead of why (socket mode passes the real code)"))
 def test_sans_io_close_event_says_why(rigs, version, cause, provoke, etype, code, words):
     r = rigs(version, opts={m.MQLITE_OPT_KEEPALIVE_S: 5})
     with pytest.raises(m.Error) as ei:
@@ -981,9 +974,6 @@ def test_sans_io_and_socket_mode_do_not_mix(rigs):
         m.mqlite_client_poll(r.c.c, 0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "session.c mq_session_begin() sends an MQTT 3.1 (level 3) CONNECT with an empty client "
-    "identifier; 3.1 requires 1 to 23 characters (the server answers 0x02)"))
 def test_v31_empty_client_id_is_refused_locally(rigs):
     # MQTT 3.1 (protocol level 3) needs a client identifier of 1 to 23
     # characters; an empty one can only be refused by the server (0x02).
@@ -1025,11 +1015,6 @@ def test_v5_packet_over_our_maximum_size_is_refused_with_0x95(rigs):
 
 
 @pytest.mark.spec("5.0", "3.7.2.1")
-@pytest.mark.xfail(strict=True, reason=(
-    "session.c on_pub_ack() reports every PUBCOMP reason >= 0x80 as a failed delivery "
-    "(PUBLISHED with MQLITE_ERR_REFUSED), also 0x92 answering a PUBREL re-sent on session "
-    "resume, which 5.0 3.7.2.1 calls 'not an error during recovery': the server accepted the "
-    "message with PUBREC 0x00, and an application that re-publishes on error duplicates it"))
 def test_v5_pubcomp_0x92_after_a_resent_pubrel_is_not_a_failure(rigs):
     r = rigs(V5, opts={m.MQLITE_OPT_CLEAN_START: 0, m.MQLITE_OPT_SESSION_EXPIRY_S: 60})
     r.connect()
