@@ -140,6 +140,44 @@ static PyObject *mq_py_bytes(const void *p, size_t len)
 
 %include "mqlite.h"
 
+%{
+/* Raise with a C message that may quote the caller's bad bytes (so may not
+ * be UTF-8): undecodable bytes are shown as escapes. */
+static void mq_py_raise_quoting(long long code, const char *msg)
+{
+    PyObject *text = PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "backslashreplace");
+    PyObject *args = text ? Py_BuildValue("(LN)", code, text) : NULL;
+    if (args) {
+        PyErr_SetObject(mq_py_error, args);
+        Py_DECREF(args);
+    }
+}
+
+/* mqlite_packet_add_topic() and mqlite_props_add_pair() take NUL-terminated
+ * strings, so a Python string with U+0000 inside would be cut short there
+ * without a word. packet_add_topic_buf() and props_add_pair_buf() take
+ * buffers (str encoded by the caller); this copies one to a C string and
+ * refuses an embedded NUL with the code mqlite gives U+0000 in every
+ * other MQTT string; everything else is checked by the C functions. */
+static char *mq_py_cstr(PyObject *o, Py_buffer *view, int *rc)
+{
+    *rc = 0;
+    if (PyObject_GetBuffer(o, view, PyBUF_SIMPLE) != 0)
+        return NULL;
+    char *s = NULL;
+    if (memchr(view->buf, 0, (size_t)view->len))
+        *rc = MQLITE_ERR_UTF8_NULL;
+    else if (!(s = PyMem_Malloc((size_t)view->len + 1)))
+        PyErr_NoMemory();
+    else {
+        memcpy(s, view->buf, (size_t)view->len);
+        s[view->len] = 0;
+    }
+    PyBuffer_Release(view);
+    return s;
+}
+%}
+
 %inline %{
 /* The version string. */
 static const char *version_string(void)
@@ -242,6 +280,50 @@ static PyObject *props_list(const mqlite_props *pr)
         PyList_SET_ITEM(l, i, item);
     }
     return l;
+}
+
+/* mqlite_packet_add_topic() from a buffer; raises with the packet's message. */
+static PyObject *packet_add_topic_buf(mqlite_packet *p, PyObject *filter, int32_t options)
+{
+    Py_buffer v;
+    int rc;
+    char *f = mq_py_cstr(filter, &v, &rc);
+    if (!f) {
+        if (rc)
+            mq_py_raise(rc, NULL);
+        return NULL;
+    }
+    rc = mqlite_packet_add_topic(p, f, options);
+    PyMem_Free(f);
+    if (rc < 0) {
+        mq_py_raise_quoting(rc, mqlite_packet_errmsg(p));
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* mqlite_props_add_pair() from two buffers. */
+static PyObject *props_add_pair_buf(mqlite_props *pr, PyObject *key, PyObject *value)
+{
+    Py_buffer kv, vv;
+    int rc;
+    char *k = mq_py_cstr(key, &kv, &rc), *v = NULL;
+    if (k)
+        v = mq_py_cstr(value, &vv, &rc);
+    if (!k || !v) {
+        PyMem_Free(k);
+        if (rc)
+            mq_py_raise(rc, NULL);
+        return NULL;
+    }
+    rc = mqlite_props_add_pair(pr, k, v);
+    PyMem_Free(k);
+    PyMem_Free(v);
+    if (rc < 0) {
+        mq_py_raise(rc, NULL);
+        return NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 static PyObject *client_raise(mqlite_client *c, int32_t rc)

@@ -833,6 +833,18 @@ MQLITE_API int32_t mqlite_client_connect(mqlite_client *c, const char *host, int
 MQLITE_API int32_t mqlite_client_disconnect(mqlite_client *c, int32_t reason);
 
 /*
+ * mqlite_client_disconnect_expiry - as mqlite_client_disconnect, and in 5.0
+ * also change the Session Expiry Interval for the session being left:
+ * `session_expiry_s` 0..4294967295, or -1 to leave it as CONNECT set it.
+ * MQTT 5.0 3.14.2.2.2 forbids raising it from 0: that is MQLITE_ERR_INVALID.
+ * Ignored for 3.1 / 3.1.1.
+ * Returns:   as mqlite_client_disconnect; MQLITE_ERR_RANGE; MQLITE_ERR_INVALID.
+ * Since:     0.1
+ */
+MQLITE_API int32_t mqlite_client_disconnect_expiry(mqlite_client *c, int32_t reason,
+                                                   int64_t session_expiry_s);
+
+/*
  * mqlite_client_fd - the socket to watch (readable always; writable when
  *            mqlite_client_want_write() says so), or -1 when there is none.
  * mqlite_client_want_write - 1 when output is waiting (or a TCP connect is
@@ -906,8 +918,8 @@ MQLITE_API int32_t mqlite_client_publish_props(mqlite_client *c, const char *top
  *            properties); its packet identifier is assigned here.
  * The acknowledgement arrives as MQLITE_EVENT_SUBACK / _UNSUBACK with the
  * same packet identifier and one reason code per filter. Allowed from the
- * moment mqlite_client_connect() returns: what is sent before CONNACK waits
- * for it.
+ * moment mqlite_client_connect() returns (in sans-I/O mode, at any time):
+ * what is sent before CONNACK waits for it.
  * Returns:   0; MQLITE_ERR_TOPIC_FILTER; MQLITE_ERR_RANGE (options);
  *            MQLITE_ERR_NOT_CONNECTED (idle or waiting to reconnect);
  *            MQLITE_ERR_INVALID (a packet of another type or level);
@@ -996,7 +1008,9 @@ MQLITE_API const mqlite_event *mqlite_client_next_event_wait(mqlite_client *c,
 #define MQLITE_EVENT_CONNECT_FAILED 2 /* refused (reason) or unreachable (error) */
 #define MQLITE_EVENT_DISCONNECTED 3   /* the connection ended (error, 5.0 reason) */
 #define MQLITE_EVENT_MESSAGE 4        /* an application message arrived */
-#define MQLITE_EVENT_PUBLISHED 5      /* a QoS 1/2 flow completed (packet id, reason) */
+#define MQLITE_EVENT_PUBLISHED 5      /* a QoS 1/2 flow completed (packet id, reason);
+                                         also a QoS 2 flow past PUBREC whose PUBCOMP a
+                                         lost session can no longer send (no error) */
 #define MQLITE_EVENT_PUBLISH_LOST 6   /* an in-flight message the server's new
                                          session does not know: it may or may not
                                          have arrived; topic and payload given */

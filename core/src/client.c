@@ -518,18 +518,28 @@ MQLITE_API int32_t mqlite_client_connect(mqlite_client *c, const char *host, int
     return rc;
 }
 
-MQLITE_API int32_t mqlite_client_disconnect(mqlite_client *c, int32_t reason)
+MQLITE_API int32_t mqlite_client_disconnect_expiry(mqlite_client *c, int32_t reason,
+                                                   int64_t session_expiry_s)
 {
     if (!ok(c))
         return MQLITE_ERR_MISUSE;
+    if (session_expiry_s < -1 || session_expiry_s > 4294967295LL)
+        return mq_err_set(&c->err, MQLITE_ERR_RANGE,
+                          "session expiry must be -1 (unchanged) or 0..4294967295, not %lld",
+                          (long long)session_expiry_s);
     c->user_disconnect = 1;
     if (c->waiting || c->tcp_connecting) {
         c->waiting = 0;
         drop_transport(c);
         return 0;
     }
-    int rc = mq_session_disconnect(&c->s, reason, -1, now_of(c));
+    int rc = mq_session_disconnect(&c->s, reason, session_expiry_s, now_of(c));
     return from_session(c, rc);
+}
+
+MQLITE_API int32_t mqlite_client_disconnect(mqlite_client *c, int32_t reason)
+{
+    return mqlite_client_disconnect_expiry(c, reason, -1);
 }
 
 /* Write what the session has for the socket. 0 or an error (connection lost). */
@@ -768,11 +778,12 @@ static int32_t send_one_filter(mqlite_client *c, int type, const char *filter, i
                           (int)options);
     mq_view f = mq_view_cstr(filter);
     const char *msg = NULL;
-    int rc = mq_topic_check_filter(f, &msg);
+    int level = c->s.state == MQ_SS_IDLE ? c->s.cfg.version : c->s.version;
+    int rc = mq_topic_check_filter_v(f, level, &msg);
     if (rc)
         return mq_err_set(&c->err, rc, "topic filter \"%.200s\": %s", filter,
                           msg ? msg : mqlite_strerror(rc));
-    if (idle(c) && !c->waiting)
+    if (idle(c) && !c->waiting && c->mode != MODE_SANS)
         return mq_err_set(&c->err, MQLITE_ERR_NOT_CONNECTED,
                           "not connected: call mqlite_client_connect first");
     mq_buf list = {0};

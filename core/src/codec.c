@@ -164,8 +164,14 @@ static int dec_connect(rd *r, mq_packet *p)
     p->has_password = (f >> 6) & 1;
     p->has_username = (f >> 7) & 1;
     TRY(rd_u16(r, &p->keepalive));
-    if (p->version == MQLITE_V5)
+    if (p->version == MQLITE_V5) {
         TRY(rd_props(r, MQLITE_PKT_CONNECT, &p->props));
+        /* 5.0 3.1.2.11.10: Authentication Data without a Method. */
+        mq_prop am, ad;
+        if (mq_props_get(p->props, MQLITE_PROP_AUTH_DATA, &ad) &&
+            !mq_props_get(p->props, MQLITE_PROP_AUTH_METHOD, &am))
+            return MQLITE_ERR_PROTOCOL;
+    }
     TRY(rd_str(r, &p->client_id));
     if (p->will) {
         if (p->version == MQLITE_V5)
@@ -265,7 +271,7 @@ static int dec_ack(rd *r, mq_packet *p)
 
 int mq_sub_entry_check(mq_view f, uint8_t opts, int version, int subscribe)
 {
-    TRY(mq_topic_check_filter(f, NULL));
+    TRY(mq_topic_check_filter_v(f, version, NULL));
     if (!subscribe)
         return 0;
     TRY(mq_sub_options_check(opts, version));
@@ -345,13 +351,19 @@ static int dec_disconnect_auth(rd *r, mq_packet *p)
     if (rd_left(r) == 0)
         return p->type == MQLITE_PKT_AUTH ? MQLITE_ERR_TRUNCATED : 0;
     TRY(rd_props(r, p->type, &p->props));
+
     /* MQTT 5.0 [MQTT-3.14.2-2]: the server never sends Session Expiry
      * Interval in DISCONNECT. */
     mq_prop se;
     if (p->type == MQLITE_PKT_DISCONNECT && r->role == MQ_ROLE_CLIENT &&
         mq_props_get(p->props, MQLITE_PROP_SESSION_EXPIRY, &se))
         return MQLITE_ERR_PROTOCOL;
-    return rd_end(r);
+    TRY(rd_end(r));
+    /* 5.0 3.15.2.2.2: an AUTH with properties names its method. */
+    mq_prop am;
+    if (p->type == MQLITE_PKT_AUTH && !mq_props_get(p->props, MQLITE_PROP_AUTH_METHOD, &am))
+        return MQLITE_ERR_PROTOCOL;
+    return 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -620,6 +632,11 @@ static int size_connect(const mq_packet *p, size_t *n, const char **msg)
     TRY(enc_check_str(p->client_id, msg, "client identifier"));
     size_t s = (p->version == MQLITE_V31 ? 8 : 6) + 1 + 1 + 2 + props_size(p, p->props);
     TRY(enc_check_props(p, p->props, MQLITE_PKT_CONNECT, msg));
+    mq_prop am, ad;
+    if (mq_props_get(p->props, MQLITE_PROP_AUTH_DATA, &ad) &&
+        !mq_props_get(p->props, MQLITE_PROP_AUTH_METHOD, &am))
+        FAIL(MQLITE_ERR_PROTOCOL, "Authentication Data needs an Authentication Method "
+                                  "(MQTT 5.0 3.1.2.11.10)");
     s += 2 + p->client_id.len;
     if (p->will) {
         TRY(enc_check_props(p, p->will_props, MQ_PCTX_WILL, msg));
@@ -736,6 +753,12 @@ static int size_body(const mq_packet *p, size_t *n, const char **msg)
         if (p->version != MQLITE_V5 && p->reason)
             FAIL(MQLITE_ERR_UNSUPPORTED, "reason codes here exist only in MQTT 5.0");
         TRY(enc_check_props(p, p->props, p->type, msg));
+        if (p->type == MQLITE_PKT_AUTH && reason_tail_size(p)) {
+            mq_prop am;
+            if (!mq_props_get(p->props, MQLITE_PROP_AUTH_METHOD, &am))
+                FAIL(MQLITE_ERR_PROTOCOL, "AUTH needs an Authentication Method (MQTT 5.0 "
+                                          "3.15.2.2.2)");
+        }
         *n = (p->type <= MQLITE_PKT_PUBCOMP ? 2 : 0) + reason_tail_size(p);
         return 0;
     case MQLITE_PKT_SUBSCRIBE:

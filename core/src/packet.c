@@ -825,7 +825,7 @@ MQLITE_API int32_t mqlite_packet_add_topic(mqlite_packet *p, const char *filter,
                           (int)options);
     mq_view f = mq_view_cstr(filter);
     const char *msg = NULL;
-    int rc = mq_topic_check_filter(f, &msg);
+    int rc = mq_topic_check_filter_v(f, k->version, &msg);
     if (rc)
         return mq_err_set(&p->err, rc, "topic filter \"%.200s\": %s", filter,
                           msg ? msg : mqlite_strerror(rc));

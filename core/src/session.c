@@ -475,7 +475,22 @@ static void session_not_present(mq_session *s, uint64_t now)
         mq_flow *f = lists[i]->head;
         while (f) {
             mq_flow *next = f->next;
-            if (f->sent) {
+            if (f->state == MQ_FLOW_RELEASED) {
+                /* Past PUBREC the server owned the message (5.0 4.3.3,
+                 * method B delivers it on PUBLISH): only the PUBCOMP is
+                 * missing. Reporting it lost would invite a re-publish,
+                 * and a duplicate at QoS 2. */
+                mq_outq_remove(&s->out, f);
+                mq_event *ev = ev_text(s, MQLITE_EVENT_PUBLISHED, 0, mq_view_make(NULL, 0),
+                                       "message %u accepted by the server (PUBREC); its new "
+                                       "session has no state left to complete with PUBCOMP",
+                                       f->pid);
+                if (ev) {
+                    ev->pid = f->pid;
+                    ev->qos = f->qos;
+                }
+                mq_flow_free(&s->a, f);
+            } else if (f->sent) {
                 mq_outq_remove(&s->out, f);
                 mq_event *ev = ev_message(s, MQLITE_EVENT_PUBLISH_LOST, mq_msg_topic(f->msg),
                                           mq_msg_payload(f->msg), mq_msg_props(f->msg));

@@ -141,6 +141,19 @@ int mq_topic_check_filter(mq_view f, const char **msg)
     return check_levels(filter, msg);
 }
 
+int mq_topic_check_filter_v(mq_view f, int version, const char **msg)
+{
+    int rc = mq_topic_check_filter(f, msg);
+    /* Before 5.0 "$share/..." has no meaning of its own (3.1.1 4.7): a
+     * filter that is not a well-formed shared one is an ordinary filter. */
+    if (rc == MQLITE_ERR_TOPIC_FILTER && version < MQLITE_V5) {
+        mq_view g, rest;
+        if (parse_shared(f, &g, &rest, NULL) < 0)
+            return check_levels(f, msg);
+    }
+    return rc;
+}
+
 int mq_topic_split_shared(mq_view f, mq_view *group, mq_view *filter)
 {
     mq_view g, rest;

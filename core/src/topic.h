@@ -17,6 +17,12 @@ MQ_HIDDEN int mq_topic_check_name(mq_view t, const char **msg);
  * Returns 0, MQLITE_ERR_TOPIC_FILTER or MQLITE_ERR_UTF8*. */
 MQ_HIDDEN int mq_topic_check_filter(mq_view f, const char **msg);
 
+/* As mq_topic_check_filter for a protocol level: before 5.0 a "$share/"
+ * filter that is not well-formed as a shared one is checked as an ordinary
+ * filter (MQTT 3.1.1 4.7 gives "$share" no meaning; well-formed ones are
+ * still treated as shared, as mosquitto does for 3.1.1 clients). */
+MQ_HIDDEN int mq_topic_check_filter_v(mq_view f, int version, const char **msg);
+
 /* Split a shared-subscription filter. Returns 1 when f starts with
  * "$share/" and is well-formed (then *group and *filter are set), 0 when it
  * is not a shared filter (then *filter = f), or MQLITE_ERR_TOPIC_FILTER. */

@@ -1279,11 +1279,14 @@ static void test_auth_vectors(void)
     ENC(p, hex);
     mqlite_packet_free(p);
 
-    /* Re-authenticate with an explicit, empty property block. */
-    p = DEC("f0 02 19 00", MQLITE_V5);
+    /* Re-authenticate: 5.0 3.15.2.2.2, the method is always named. */
+    p = DEC("f0 07 19 05 15 00 02 78 78", MQLITE_V5);
     CHECK_EQ(INT(p, REASON_CODE), 0x19);
-    CHECK_NO_PROPS(p);
+    CHECK_EQ(mqlite_props_count(mqlite_packet_props(p)), 1);
     mqlite_packet_free(p);
+    /* ... and an AUTH with a property block but no method is a protocol error. */
+    CHECK_EQ(dec_bytes_rc((const unsigned char *)"\xf0\x02\x19\x00", 4, MQLITE_V5, 0),
+             MQLITE_ERR_PROTOCOL);
 }
 
 /* MQTT 5.0 3.15.2.1 lets AUTH omit the Reason Code and the Property Length
@@ -1294,10 +1297,21 @@ static void test_auth_vectors(void)
  * properties must still be followed by a Property Length of 0. */
 static void test_auth_v5_reason_without_properties_encodes_property_length(void)
 {
+    /* The shortest legal non-zero AUTH: reason, Property Length, and the
+     * Authentication Method 5.0 3.15.2.2.2 requires. */
     mqlite_packet *p = NEW(AUTH, MQLITE_V5);
     SET_INT(p, REASON_CODE, 0x18);
-    ENC(p, "f0 02 18 00");
+    size_t len = 0;
+    CHECK_EQ(mqlite_packet_encode(p, NULL, 0, &len), MQLITE_ERR_PROTOCOL);
+    mqlite_props *pr = mqlite_props_new();
+    mqlite_props_add_str(pr, MQLITE_PROP_AUTH_METHOD, "x");
+    CHECK_EQ(mqlite_packet_set_props(p, pr), 0);
+    mqlite_props_free(pr);
+    ENC(p, "f0 06 18 04 15 00 01 78");
     mqlite_packet_free(p);
+    /* A reason code without its Property Length is truncated. */
+    CHECK_EQ(dec_bytes_rc((const unsigned char *)"\xf0\x01\x18", 3, MQLITE_V5, 0),
+             MQLITE_ERR_TRUNCATED);
 }
 
 /* ======================================================================
@@ -2513,7 +2527,7 @@ static const struct {
     {MQLITE_PKT_SUBACK, RC_SUBACK, sizeof RC_SUBACK, {0x90, 0x04, 0x00, 0x07, 0x00, 0}, 6, 5},
     {MQLITE_PKT_UNSUBACK, RC_UNSUBACK, sizeof RC_UNSUBACK, {0xb0, 0x04, 0x00, 0x07, 0x00, 0}, 6, 5},
     {MQLITE_PKT_DISCONNECT, RC_DISCONNECT, sizeof RC_DISCONNECT, {0xe0, 0x02, 0, 0x00}, 4, 2},
-    {MQLITE_PKT_AUTH, RC_AUTH, sizeof RC_AUTH, {0xf0, 0x02, 0, 0x00}, 4, 2},
+    {MQLITE_PKT_AUTH, RC_AUTH, sizeof RC_AUTH, {0xf0, 0x06, 0, 0x04, 0x15, 0x00, 0x01, 0x78}, 8, 2},
 };
 
 static int rc_allowed(size_t t, int c)
@@ -3003,6 +3017,12 @@ static void test_v5_encoder_reason_codes_follow_the_table(void)
             } else {
                 if (type >= MQLITE_PKT_PUBACK && type <= MQLITE_PKT_PUBCOMP)
                     mqlite_packet_set_int(p, MQLITE_PF_PACKET_ID, 7);
+                if (type == MQLITE_PKT_AUTH) { /* 5.0 3.15.2.2.2 */
+                    mqlite_props *pr = mqlite_props_new();
+                    mqlite_props_add_str(pr, MQLITE_PROP_AUTH_METHOD, "x");
+                    mqlite_packet_set_props(p, pr);
+                    mqlite_props_free(pr);
+                }
                 mqlite_packet_set_int(p, MQLITE_PF_REASON_CODE, c);
                 rc = mqlite_packet_encode(p, NULL, 0, &(size_t){0});
             }
@@ -3589,11 +3609,12 @@ static void test_binary_fields_are_not_checked_as_utf8(void)
     CHECK_FIELD(p, PASSWORD, "\x00\x01");
     mqlite_packet_free(p);
 
-    /* Will payload 00 ff, Authentication Data 00 01. */
-    p = DECF("10 1a 00 04 4d 51 54 54 05 06 00 00 05 16 00 02 00 01 00 00 00 00 01 74 00 02 00 ff",
+    /* Will payload 00 ff, Authentication Data 00 01 (with its method). */
+    p = DECF("10 1f 00 04 4d 51 54 54 05 06 00 00 0a 15 00 02 78 78 16 00 02 00 01 00 00 00 00 01"
+             " 74 00 02 00 ff",
              0, MQLITE_DECODE_STRICT_UTF8);
     CHECK_FIELD(p, WILL_PAYLOAD, "\x00\xff");
-    static const pexp auth[] = {P_STR(AUTH_DATA, "\x00\x01")};
+    static const pexp auth[] = {P_STR(AUTH_METHOD, "xx"), P_STR(AUTH_DATA, "\x00\x01")};
     CHECK_PROPS(mqlite_packet_props(p), auth);
     mqlite_packet_free(p);
 }

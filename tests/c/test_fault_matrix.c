@@ -74,6 +74,8 @@ typedef struct run {
     int32_t pid[NMSG];  /* identifiers the client gave its messages */
     int emitted1[NMSG]; /* its PUBLISH left the client on connection 1 */
     int done1[NMSG];    /* PUBLISHED before the cut */
+    int rel1[NMSG];     /* its PUBREL left the client on connection 1: the
+                           client had the server's PUBREC */
     int published[NMSG], lost[NMSG], msg[NMSG], probe;
     int resend_order[NMSG], nresend; /* first PUBLISH per message on connection 2 */
     int seen2[NMSG];
@@ -358,6 +360,11 @@ static void pull_client(run *r)
             if (m >= 0)
                 r->emitted1[m] = 1;
         }
+        if (k->type == MQLITE_PKT_PUBREL && r->conn == 1) {
+            int m = by_pid(r, k->packet_id);
+            if (m >= 0)
+                r->rel1[m] = 1;
+        }
         wpkt w = {0, k, NULL, len, k->type, k->qos};
         q_push(r, w);
     }
@@ -496,7 +503,9 @@ out:;
                     snprintf(what, sizeof what, "fm/%d reached the server's application %d times",
                              m, r->srv_app[m]);
             } else {
-                int want_lost = r->emitted1[m] && !r->done1[m];
+                /* Past PUBREC the server owns the message: a lost session
+                 * completes the flow (PUBLISHED), it is not reported lost. */
+                int want_lost = r->emitted1[m] && !r->done1[m] && !r->rel1[m];
                 if (r->published[m] != !want_lost || r->lost[m] != want_lost)
                     snprintf(what, sizeof what,
                              "fm/%d: %d PUBLISHED, %d PUBLISH_LOST (want %d, %d; sent before the "
