@@ -14,3 +14,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 if importlib.util.find_spec("mqlite") is None:
     _build = pathlib.Path(os.environ.get("MQLITE_BUILD_DIR", ROOT / "build"))
     sys.path.insert(0, str(_build / "python"))
+
+# In a sanitizer build ctest preloads the ASan runtime into this interpreter
+# (the SWIG module needs it). It is loaded by now; children must not inherit
+# it: our own programs link the runtime themselves, and other programs
+# (mosquitto, the Erlang brokers, tmux, paho scripts) would run under ASan,
+# slowly or not at all.
+os.environ.pop("LD_PRELOAD", None)
