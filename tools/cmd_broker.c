@@ -2,7 +2,8 @@
  * cmd_broker.c - `mqlite broker [-p PORT]... [-c CONFIG] [-v] [--port-file F]`:
  * run the embeddable broker as a program. Listens on 127.0.0.1:1883 unless
  * told otherwise; prints a one-line banner to stderr (version, listeners,
- * configuration file); SIGINT and SIGTERM stop it cleanly through
+ * configuration file, whose TLS listeners, password and ACL files and limits
+ * are described in docs/security.md); SIGINT and SIGTERM stop it cleanly through
  * mqlite_broker_stop(), the one call that is safe in a signal handler.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -36,7 +37,9 @@ static void usage(FILE *out)
             "  -p, --port PORT    listen on 127.0.0.1:PORT (0: pick a free port and\n"
             "                     report it); may be repeated. Default: 1883 when\n"
             "                     neither -p nor a listener in CONFIG is given\n"
-            "  -c, --config FILE  mosquitto-format configuration (see docs/broker.md)\n"
+            "  -c, --config FILE  mosquitto-format configuration (see docs/broker.md):\n"
+            "                     TLS listeners (certfile, keyfile, cafile, ...),\n"
+            "                     password_file, acl_file, limits (docs/security.md)\n"
             "  -v, --verbose      log everything (debug); default: connects, disconnects\n"
             "                     and errors\n"
             "      --port-file F  write the first listener's port to F once listening\n"

@@ -18,6 +18,7 @@ static const command commands[] = {
     {"pub", cmd_pub, "publish messages (mosquitto_pub-compatible flags)"},
     {"sub", cmd_sub, "subscribe and print messages (mosquitto_sub-compatible flags)"},
     {"decode", cmd_decode, "decode MQTT packets given in hex and print them"},
+    {"passwd", cmd_passwd, "manage password files (mosquitto_passwd format) and SCRAM credentials"},
     {"spy", cmd_spy, "watch a broker (terminal UI, --plain, --json) or sniff (--proxy)"},
 };
 

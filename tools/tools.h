@@ -10,6 +10,7 @@ int cmd_broker(int argc, char **argv);
 int cmd_pub(int argc, char **argv);
 int cmd_sub(int argc, char **argv);
 int cmd_decode(int argc, char **argv);
+int cmd_passwd(int argc, char **argv);
 int cmd_spy(int argc, char **argv);
 
 #endif

@@ -1016,7 +1016,9 @@ MQLITE_API const mqlite_event *mqlite_client_next_event_wait(mqlite_client *c,
                                          have arrived; topic and payload given */
 #define MQLITE_EVENT_SUBACK 7         /* per-filter granted QoS / reason codes */
 #define MQLITE_EVENT_UNSUBACK 8       /* per-filter reason codes (5.0) */
-#define MQLITE_EVENT_ERROR 9          /* a failure not tied to the above */
+#define MQLITE_EVENT_ERROR 9          /* a failure not tied to the above; with
+                                         MQLITE_ERR_NOMEM: events were lost because
+                                         memory ran out (the text says how many) */
 #define MQLITE_EVENT_TRACE 10         /* MQLITE_OPT_TRACE: one whole packet's bytes in
                                          _payload; _reason 1 = sent, 0 = received */
 
@@ -1061,7 +1063,9 @@ MQLITE_API int32_t mqlite_client_pending_events(const mqlite_client *c);
  * mqlite_event_qos, mqlite_event_retain, mqlite_event_dup
  *                           MESSAGE: as received.
  * mqlite_event_props        MESSAGE, CONNECTED, DISCONNECTED, PUBLISHED,
- *                           SUBACK, UNSUBACK: 5.0 properties (never NULL).
+ *                           SUBACK, UNSUBACK: 5.0 properties (an empty list
+ *                           when there are none; NULL only when memory ran
+ *                           out building it — a later call tries again).
  * mqlite_event_count        SUBACK/UNSUBACK: number of reason codes.
  * mqlite_event_reason_at    SUBACK/UNSUBACK: i-th code, or MQLITE_ERR_RANGE.
  * Ownership: as mqlite_client_next_event.
@@ -1105,7 +1109,9 @@ typedef struct mqlite_broker mqlite_broker;
 #define MQLITE_BOPT_MAX_QUEUED 3           /* per client, messages queued; default 1000; 0 = no limit */
 #define MQLITE_BOPT_MAX_QUEUED_BYTES 4     /* per client; default 0 = no limit */
 #define MQLITE_BOPT_RETAIN_AVAILABLE 5     /* 0/1; default 1 */
-#define MQLITE_BOPT_ALLOW_ANONYMOUS 6      /* 0/1; default 1 */
+#define MQLITE_BOPT_ALLOW_ANONYMOUS 6      /* 0/1; default 1, but 0 when a password or SCRAM
+                                              file is set (MQLITE_BOPT_PASSWORD_FILE) and
+                                              this option is not */
 #define MQLITE_BOPT_SESSION_EXPIRY_MAX_S 7 /* cap on 5.0 session expiry and on 3.x
                                               persistent sessions; default 0 = never expire
                                               (mosquitto: persistent_client_expiration) */
@@ -1116,10 +1122,39 @@ typedef struct mqlite_broker mqlite_broker;
 #define MQLITE_BOPT_SYS_INTERVAL_S 12      /* $SYS refresh; default 10; 0 = off */
 #define MQLITE_BOPT_CONNECT_TIMEOUT_MS 13  /* sockets that send no CONNECT; default 10000 */
 #define MQLITE_BOPT_LOG_LEVEL 14           /* MQLITE_LOG_*; default MQLITE_LOG_WARNING */
-#define MQLITE_BOPT_MAX_CONNECTIONS 15     /* 0 = no limit (default) */
+#define MQLITE_BOPT_MAX_CONNECTIONS 15     /* 0 = no limit (default); further connections:
+                                              5.0 CONNACK 0x97, 3.x 0x03 (TLS: closed) */
 #define MQLITE_BOPT_WILDCARD_SUBS 16       /* 0/1; default 1 */
 #define MQLITE_BOPT_SHARED_SUBS 17         /* 0/1; default 1 */
 #define MQLITE_BOPT_SUBSCRIPTION_IDS 18    /* 0/1; default 1 */
+#define MQLITE_BOPT_AUTH_EXTERNAL 19       /* 0/1; 1 = every CONNECT, 5.0 AUTH exchange and
+                                              re-authentication waits for the application:
+                                              mqlite_broker_next_auth_request(); default 0 */
+#define MQLITE_BOPT_MAX_CONNECTION_RATE 20 /* new connections per source address per second;
+                                              more: 5.0 CONNACK 0x9F, 3.x 0x03 (TLS:
+                                              closed); 0 = no limit (default) */
+#define MQLITE_BOPT_TLS_HANDSHAKE_TIMEOUT_MS 21 /* TLS handshakes not complete by then are
+                                              closed; default 5000 */
+#define MQLITE_BOPT_MAX_BACKLOG_BYTES 22   /* per connected client: encoded output plus
+                                              queued messages waiting for it; over it the
+                                              slow client policy applies; default 16 MiB,
+                                              0 = no limit */
+#define MQLITE_BOPT_SLOW_CLIENT_POLICY 23  /* MQLITE_SLOW_*; default MQLITE_SLOW_DROP_QOS0 */
+
+/* Slow client policies (MQLITE_BOPT_SLOW_CLIENT_POLICY). */
+#define MQLITE_SLOW_DROP_QOS0 0  /* over the backlog, QoS 0 messages for it are dropped
+                                    (counted); QoS 1/2 wait within max queued limits */
+#define MQLITE_SLOW_DISCONNECT 1 /* over the backlog (or its queue full), the client is
+                                    disconnected: 5.0 DISCONNECT 0x97; its session and
+                                    will follow the usual rules */
+
+/* String options (mqlite_broker_set_str): files in mosquitto's formats,
+ * read at once; set again to reload, NULL to remove. They form the global
+ * security scope (see docs/security.md). */
+#define MQLITE_BOPT_PASSWORD_FILE 100      /* mosquitto_passwd format ($7$ / $6$ hashes) */
+#define MQLITE_BOPT_ACL_FILE 101           /* mosquitto acl_file format; replaces the rules
+                                              of mqlite_broker_acl_add() */
+#define MQLITE_BOPT_SCRAM_FILE 102         /* SCRAM-SHA-256 credentials (mqlite passwd --scram) */
 
 /* Log levels */
 #define MQLITE_LOG_ERROR 1
@@ -1156,6 +1191,22 @@ MQLITE_API int32_t mqlite_broker_set_int(mqlite_broker *b, int32_t option, int64
 MQLITE_API int64_t mqlite_broker_get_int(mqlite_broker *b, int32_t option);
 
 /*
+ * mqlite_broker_set_str - a string option: MQLITE_BOPT_PASSWORD_FILE,
+ * MQLITE_BOPT_ACL_FILE or MQLITE_BOPT_SCRAM_FILE (a path; NULL removes).
+ *
+ * The file is read now; connections already authenticated keep going,
+ * later decisions use the new contents. Bad entries of a password or SCRAM
+ * file are skipped with a warning in the log, as mosquitto does.
+ * Returns:   0; MQLITE_ERR_OPTION (unknown option); MQLITE_ERR_IO (cannot
+ *            read the file); MQLITE_ERR_CONFIG ("file:line: message" for a
+ *            bad ACL line); MQLITE_ERR_NOMEM. On failure nothing changed.
+ *            Message in mqlite_broker_errmsg().
+ * Ownership: value is copied.
+ * Since:     0.2
+ */
+MQLITE_API int32_t mqlite_broker_set_str(mqlite_broker *b, int32_t option, const char *value);
+
+/*
  * mqlite_broker_load_config - read a configuration file in mosquitto's
  * `key value` format (see docs/broker.md for the keys). Listeners it names
  * are opened by this call.
@@ -1178,6 +1229,46 @@ MQLITE_API int32_t mqlite_broker_load_config(mqlite_broker *b, const char *path)
  */
 MQLITE_API int32_t mqlite_broker_listen(mqlite_broker *b, const char *host, int32_t port,
                                         int32_t *bound_port);
+
+/* Flags of mqlite_broker_listen_tls(). */
+#define MQLITE_BTLS_REQUIRE_CERT 1         /* clients must present a certificate the CA
+                                              file verifies (require_certificate true) */
+#define MQLITE_BTLS_REQUEST_CERT 2         /* ask for one; verify it when given */
+#define MQLITE_BTLS_IDENTITY_AS_USERNAME 4 /* the certificate's Common Name is the user
+                                              name; CONNECT user name and password are
+                                              ignored (use_identity_as_username true) */
+#define MQLITE_BTLS_MIN_TLS13 8            /* TLS 1.3 only (default: 1.2 and 1.3) */
+
+/*
+ * mqlite_broker_listen_tls - listen for MQTT over TLS (OpenSSL) on
+ * host:port, as mqlite_broker_listen().
+ *
+ * Handshakes are non-blocking inside mqlite_broker_poll(): a client that
+ * stalls mid-handshake delays nobody and is closed after
+ * MQLITE_BOPT_TLS_HANDSHAKE_TIMEOUT_MS. Failed handshakes are logged with
+ * OpenSSL's reason ("certificate verify failed: ...", "not TLS: the client
+ * sent a plain MQTT CONNECT to a TLS port") and counted
+ * (MQLITE_BSTAT_TLS_HANDSHAKE_FAILED).
+ *
+ * Parameters:
+ *   certfile  PEM certificate chain of the server (required).
+ *   keyfile   PEM private key, unencrypted; NULL: in certfile.
+ *   cafile    PEM CA bundle that verifies client certificates; required
+ *             with MQLITE_BTLS_REQUIRE_CERT / _REQUEST_CERT, else may be NULL.
+ *   flags     MQLITE_BTLS_* or 0.
+ *   bound_port  out, may be NULL: the port actually bound.
+ * Returns:   0; MQLITE_ERR_TLS / MQLITE_ERR_CONFIG (a file cannot be read,
+ *            the key does not match the certificate, ...: the file is
+ *            named in mqlite_broker_errmsg()); MQLITE_ERR_INVALID (no
+ *            certfile, unknown flag, IDENTITY_AS_USERNAME without client
+ *            certificates); as mqlite_broker_listen().
+ * Ownership: files are read by this call; the paths are not kept.
+ * Since:     0.2
+ */
+MQLITE_API int32_t mqlite_broker_listen_tls(mqlite_broker *b, const char *host, int32_t port,
+                                            const char *certfile, const char *keyfile,
+                                            const char *cafile, int32_t flags,
+                                            int32_t *bound_port);
 
 /*
  * mqlite_broker_poll - one round: wait up to timeout_ms (0 = no wait, -1 =
@@ -1227,6 +1318,17 @@ MQLITE_API int32_t mqlite_broker_port(const mqlite_broker *b, int32_t i);
 #define MQLITE_BSTAT_RETAINED 7
 #define MQLITE_BSTAT_MESSAGES_DROPPED 8    /* queue overflow for offline / slow clients */
 #define MQLITE_BSTAT_SUBSCRIPTIONS 9
+#define MQLITE_BSTAT_CONNECTIONS_REFUSED 10   /* over max_connections */
+#define MQLITE_BSTAT_CONNECTIONS_RATE_LIMITED 11 /* over MQLITE_BOPT_MAX_CONNECTION_RATE */
+#define MQLITE_BSTAT_AUTH_FAILED 12        /* logins and re-authentications refused */
+#define MQLITE_BSTAT_ACL_DENIED 13         /* PUBLISH, SUBSCRIBE and wills the ACL refused */
+#define MQLITE_BSTAT_TLS_HANDSHAKE_FAILED 14 /* failed or timed out */
+#define MQLITE_BSTAT_SLOW_DISCONNECTED 15  /* clients closed by MQLITE_SLOW_DISCONNECT */
+#define MQLITE_BSTAT_SLOW_DROPPED 16       /* QoS 0 messages dropped for slow clients
+                                              (also in MQLITE_BSTAT_MESSAGES_DROPPED) */
+#define MQLITE_BSTAT_PACKETS_TOO_LARGE 17  /* packets over the maximum packet size */
+#define MQLITE_BSTAT_AUTH_PENDING 18       /* requests not yet taken with
+                                              mqlite_broker_next_auth_request() */
 
 /*
  * mqlite_broker_stat - a counter: MQLITE_BSTAT_*. Returns the value (>= 0)
@@ -1234,6 +1336,170 @@ MQLITE_API int32_t mqlite_broker_port(const mqlite_broker *b, int32_t i);
  * Since:     0.1
  */
 MQLITE_API int64_t mqlite_broker_stat(const mqlite_broker *b, int32_t stat);
+
+/* ======================================================================
+ * Broker: access control and authentication by the application
+ *
+ * Two FFI-friendly ways for an embedding program to decide security
+ * itself, without callbacks (docs/security.md has a worked example):
+ *  - ACL rules given through the API (mqlite_broker_acl_add), with the
+ *    semantics of mosquitto's acl_file, decided inside the broker for every
+ *    PUBLISH, SUBSCRIBE, delivery (retained messages and wills included);
+ *  - authentication pulled as requests: with MQLITE_BOPT_AUTH_EXTERNAL set,
+ *    each CONNECT (and each 5.0 AUTH step and re-authentication) becomes a
+ *    request that the broker holds, unanswered, until the application pulls
+ *    it with mqlite_broker_next_auth_request() and answers with
+ *    mqlite_broker_auth_reply(); meanwhile that connection's later input is
+ *    held (bounded), other clients are served, and the connect timeout
+ *    (MQLITE_BOPT_CONNECT_TIMEOUT_MS) closes it if no answer comes.
+ * ====================================================================== */
+
+/* ACL access (mqlite_broker_acl_add). */
+#define MQLITE_ACL_DENY 0
+#define MQLITE_ACL_READ 1
+#define MQLITE_ACL_WRITE 2
+#define MQLITE_ACL_READWRITE 3
+#define MQLITE_ACL_PATTERN 0x100 /* OR-ed in: a `pattern` rule for every client, with
+                                    %c (client id) and %u (user name) substituted */
+
+/*
+ * mqlite_broker_acl_add - add one ACL rule to the broker's global rule set,
+ * as a line of mosquitto's acl_file would (`user NAME` + `topic ACCESS
+ * FILTER`, or `pattern ACCESS FILTER`).
+ *
+ * Once any rule exists, only what the rules grant is allowed: PUBLISH
+ * needs write (denied: 5.0 PUBACK/PUBREC 0x87, 3.x acknowledged and
+ * dropped), each delivered message needs read (retained ones and wills
+ * included), a will needs write when it is sent, and a SUBSCRIBE is refused
+ * (5.0 0x87, 3.1.1 0x80) when no read rule can match anything it matches or
+ * a deny rule covers it. Deny rules win over the others of the same user or
+ * of the patterns; the user's rules are decided before the patterns.
+ *
+ * Parameters:
+ *   username  the rule's user, or NULL for clients without a user name;
+ *             ignored for MQLITE_ACL_PATTERN rules.
+ *   access    MQLITE_ACL_DENY / _READ / _WRITE / _READWRITE, optionally
+ *             | MQLITE_ACL_PATTERN.
+ *   filter    a topic filter (wildcards allowed), UTF-8.
+ * Returns:   0; MQLITE_ERR_INVALID (bad filter or access; message in
+ *            mqlite_broker_errmsg()); MQLITE_ERR_NOMEM.
+ * Ownership: strings are copied.
+ * Since:     0.2
+ */
+MQLITE_API int32_t mqlite_broker_acl_add(mqlite_broker *b, const char *username, int32_t access,
+                                         const char *filter);
+
+/*
+ * mqlite_broker_acl_clear - remove every global ACL rule (the file's and
+ * the API's): everything is allowed again.
+ * Returns:   0, or MQLITE_ERR_MISUSE for an invalid handle.
+ * Since:     0.2
+ */
+MQLITE_API int32_t mqlite_broker_acl_clear(mqlite_broker *b);
+
+typedef struct mqlite_auth_request mqlite_auth_request;
+
+/* Kinds of authentication requests (mqlite_auth_request_kind). */
+#define MQLITE_AUTH_CONNECT 1  /* a CONNECT: user name, password, certificate, and the
+                                  5.0 Authentication Method / Data if any */
+#define MQLITE_AUTH_CONTINUE 2 /* 5.0: the client's AUTH 0x18 after our continue */
+#define MQLITE_AUTH_REAUTH 3   /* 5.0: AUTH 0x19, re-authentication of a connected client */
+
+/*
+ * mqlite_broker_next_auth_request - take the oldest authentication request
+ * waiting for the application (MQLITE_BOPT_AUTH_EXTERNAL), or NULL.
+ *
+ * Answer each with mqlite_broker_auth_reply() (or _reply_data()), from the
+ * thread that polls, at any time before the connect timeout; the answer is
+ * sent at the next mqlite_broker_poll().
+ * Ownership: the request and every pointer its accessors return belong to
+ *   the broker and stay valid until the next mqlite_broker_next_auth_request()
+ *   or mqlite_broker_free(). Copy what you keep. The password is a secret:
+ *   do not log it.
+ * Threads:   like every mqlite_broker_* call: the polling thread.
+ * Errors:    none; NULL means "none waiting" (also for an invalid handle).
+ * Since:     0.2
+ */
+MQLITE_API const mqlite_auth_request *mqlite_broker_next_auth_request(mqlite_broker *b);
+
+/*
+ * Authentication request accessors. Each returns 0 / NULL / empty when
+ * the field is absent (and MQLITE_ERR_MISUSE or NULL for r == NULL).
+ *
+ * mqlite_auth_request_id         the id to answer with (> 0, unique per broker).
+ * mqlite_auth_request_kind       MQLITE_AUTH_*.
+ * mqlite_auth_request_client_id  the CONNECT's client identifier (may be ""
+ *                                when the broker will assign one); for
+ *                                CONTINUE / REAUTH of a connected client,
+ *                                its identifier. Never NULL for a valid r.
+ * mqlite_auth_request_username   the user name (CONNECT's; on a
+ *                                use_identity_as_username listener the
+ *                                certificate CN), or NULL when none.
+ * mqlite_auth_request_password   the CONNECT's password bytes and *len, or
+ *                                NULL when none (len may be NULL).
+ * mqlite_auth_request_address    the client's "ip:port".
+ * mqlite_auth_request_cert_cn    CN of the client's verified TLS
+ *                                certificate, or NULL.
+ * mqlite_auth_request_method     5.0 Authentication Method, or NULL.
+ * mqlite_auth_request_data       5.0 Authentication Data and *len, or NULL.
+ * mqlite_auth_request_version    protocol level 3, 4 or 5.
+ * mqlite_auth_request_port       the local port it connected to.
+ * mqlite_auth_request_tls        1 if the connection is TLS.
+ * Ownership: as mqlite_broker_next_auth_request().
+ * Since:     0.2
+ */
+MQLITE_API int64_t mqlite_auth_request_id(const mqlite_auth_request *r);
+MQLITE_API int32_t mqlite_auth_request_kind(const mqlite_auth_request *r);
+MQLITE_API const char *mqlite_auth_request_client_id(const mqlite_auth_request *r);
+MQLITE_API const char *mqlite_auth_request_username(const mqlite_auth_request *r);
+MQLITE_API const void *mqlite_auth_request_password(const mqlite_auth_request *r, size_t *len);
+MQLITE_API const char *mqlite_auth_request_address(const mqlite_auth_request *r);
+MQLITE_API const char *mqlite_auth_request_cert_cn(const mqlite_auth_request *r);
+MQLITE_API const char *mqlite_auth_request_method(const mqlite_auth_request *r);
+MQLITE_API const void *mqlite_auth_request_data(const mqlite_auth_request *r, size_t *len);
+MQLITE_API int32_t mqlite_auth_request_version(const mqlite_auth_request *r);
+MQLITE_API int32_t mqlite_auth_request_port(const mqlite_auth_request *r);
+MQLITE_API int32_t mqlite_auth_request_tls(const mqlite_auth_request *r);
+
+/*
+ * mqlite_broker_auth_reply - answer request request_id.
+ * mqlite_broker_auth_reply_data - the same, with 5.0 Authentication Data.
+ *
+ * reason_code:
+ *   0x00  accept: CONNECT -> CONNACK 0x00 (with data, if given);
+ *         REAUTH/CONTINUE of a connected client -> AUTH 0x00 (with data).
+ *   0x18  continue (5.0 with an Authentication Method only): AUTH 0x18 with
+ *         data; the client's next AUTH arrives as an MQLITE_AUTH_CONTINUE
+ *         request.
+ *   0x80..0xFF  refuse with that reason: before CONNACK, a CONNACK failure
+ *         code (3.x: 0x86 -> 4, 0x87 -> 5, 0x84 -> 1, 0x85 -> 2, server
+ *         codes -> 3, others -> 5), then close; a connected client gets a
+ *         DISCONNECT with the code and is closed. Counted in
+ *         MQLITE_BSTAT_AUTH_FAILED and logged with client id and address.
+ * Returns:   0; MQLITE_ERR_NOT_FOUND (no connection waits for that id: it
+ *            closed, timed out or was answered); MQLITE_ERR_INVALID (a
+ *            reason not allowed here, continue or data without a 5.0
+ *            Authentication Method); MQLITE_ERR_RANGE (data over 65535
+ *            bytes). Message in mqlite_broker_errmsg().
+ * Ownership: data is copied.
+ * Since:     0.2
+ */
+MQLITE_API int32_t mqlite_broker_auth_reply(mqlite_broker *b, int64_t request_id,
+                                            int32_t reason_code);
+MQLITE_API int32_t mqlite_broker_auth_reply_data(mqlite_broker *b, int64_t request_id,
+                                                 int32_t reason_code, const void *data,
+                                                 size_t len);
+
+/*
+ * mqlite_broker_auth_set_username - before answering request_id, set the
+ * user name the client will have for ACL decisions and logs (e.g. the
+ * identity your method proved); NULL: none.
+ * Returns:   0; MQLITE_ERR_NOT_FOUND; MQLITE_ERR_NOMEM.
+ * Ownership: username is copied.
+ * Since:     0.2
+ */
+MQLITE_API int32_t mqlite_broker_auth_set_username(mqlite_broker *b, int64_t request_id,
+                                                   const char *username);
 
 #ifdef __cplusplus
 }

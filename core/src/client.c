@@ -90,7 +90,7 @@ MQLITE_API mqlite_client *mqlite_client_new_with_allocator(const char *client_id
     mq_session_init(&c->s, &c->a);
     c->s.cfg.client_id = mq_memdup0(&c->a, client_id ? client_id : "",
                                     client_id ? strlen(client_id) : 0);
-    if (!c->s.cfg.client_id) {
+    if (!c->s.cfg.client_id || mq_session_reserve(&c->s) != 0) {
         mq_session_free(&c->s);
         mq_free(&a, c);
         return NULL;

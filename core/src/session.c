@@ -36,7 +36,7 @@ struct mq_sub {
 
 void mq_event_free(const mq_alloc *a, mq_event *ev)
 {
-    if (!ev)
+    if (!ev || ev->reserve)
         return;
     if (ev->props_built)
         mq_plist_clear(&ev->props);
@@ -47,20 +47,52 @@ const mqlite_props *mq_event_props(mq_event *ev)
 {
     if (!ev->props_built) {
         mq_plist_init(&ev->props, ev->a, 1);
+        if (mq_plist_assign(&ev->props, ev->props_wire) != 0)
+            return NULL; /* out of memory: "no list", not "no properties" */
         ev->props_built = 1;
-        /* On OOM the list stays empty: properties are best effort here,
-         * the event itself was already delivered. */
-        mq_plist_assign(&ev->props, ev->props_wire);
     }
     return &ev->props;
 }
 
 /* An event with `extra` bytes of data after it (zeroed header). */
+static void ev_push(mq_session *s, mq_event *ev);
+
+/* An event could not be allocated: say so with the reserved event, so that
+ * the application learns that its view of the session has a gap. */
+static void ev_lost(mq_session *s)
+{
+    s->ev_lost++;
+    if (!s->oom_ev || s->oom_queued)
+        return;
+    s->oom_queued = 1;
+    s->oom_ev->next = NULL;
+    ev_push(s, s->oom_ev);
+}
+
+int mq_session_reserve(mq_session *s)
+{
+    if (s->oom_ev)
+        return 0;
+    mq_event *ev = mq_malloc(&s->a, sizeof *ev + TEXT_MAX);
+    if (!ev)
+        return MQLITE_ERR_NOMEM;
+    memset(ev, 0, sizeof *ev);
+    ev->a = &s->a;
+    ev->type = MQLITE_EVENT_ERROR;
+    ev->error = MQLITE_ERR_NOMEM;
+    ev->reserve = 1;
+    ev->text = (const char *)ev->data;
+    s->oom_ev = ev;
+    return 0;
+}
+
 static mq_event *ev_alloc(mq_session *s, int32_t type, size_t extra)
 {
     mq_event *ev = mq_malloc(&s->a, sizeof *ev + extra);
-    if (!ev)
+    if (!ev) {
+        ev_lost(s);
         return NULL;
+    }
     memset(ev, 0, sizeof *ev);
     ev->a = &s->a;
     ev->type = type;
@@ -88,6 +120,14 @@ mq_event *mq_session_pop_event(mq_session *s)
         s->ev_tail = NULL;
     s->ev_count--;
     ev->next = NULL;
+    if (ev == s->oom_ev) {
+        snprintf((char *)ev->data, TEXT_MAX,
+                 "out of memory: %u event(s) could not be queued and were lost "
+                 "(the session state itself is intact)",
+                 (unsigned)s->ev_lost);
+        s->ev_lost = 0;
+        s->oom_queued = 0;
+    }
     return ev;
 }
 
@@ -219,6 +259,8 @@ void mq_session_free(mq_session *s)
     mq_event *ev;
     while ((ev = mq_session_pop_event(s)) != NULL)
         mq_event_free(a, ev);
+    mq_free(a, s->oom_ev);
+    s->oom_ev = NULL;
     for (mq_ctl *c = s->ctl_head, *n; c; c = n) {
         n = c->next;
         ctl_free(s, c);

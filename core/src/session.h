@@ -38,6 +38,8 @@ typedef struct mq_event {
     uint8_t qos, retain, dup;
     uint8_t session_present;
     uint8_t props_built;    /* props indexed from props_wire on first use */
+    uint8_t reserve;        /* the session's out-of-memory event: never freed
+                               by mq_event_free, reused */
     uint32_t count;         /* SUBACK / UNSUBACK codes */
     const uint8_t *codes;
     const char *topic;      /* NUL-terminated */
@@ -124,11 +126,17 @@ typedef struct mq_session {
     /* events */
     mq_event *ev_head, *ev_tail;
     uint32_t ev_count;
+    mq_event *oom_ev;           /* allocated ahead: "events were lost" */
+    uint32_t ev_lost;           /* events dropped since it was last taken */
+    uint8_t oom_queued;
     uint32_t msgs_in;           /* statistics */
     mq_err err;                 /* message of the last failing request */
 } mq_session;
 
 MQ_HIDDEN void mq_session_init(mq_session *s, const mq_alloc *a);
+/* Allocate what the session needs to report its own allocation failures
+ * (an event saying events were lost). 0 or MQLITE_ERR_NOMEM. */
+MQ_HIDDEN int mq_session_reserve(mq_session *s);
 MQ_HIDDEN void mq_session_free(mq_session *s);
 
 /* Start a connection: resets per-connection state and queues CONNECT.
@@ -178,7 +186,8 @@ MQ_HIDDEN mq_event *mq_session_pop_event(mq_session *s);
 /* Queue an event made outside the engine (transport errors). */
 MQ_HIDDEN int mq_session_event(mq_session *s, int32_t type, int32_t error, const char *text);
 
-/* Index the event's properties (lazily, on first use). */
+/* Index the event's properties (lazily, on first use); NULL when memory
+ * ran out (a later call tries again). */
 MQ_HIDDEN const mqlite_props *mq_event_props(mq_event *ev);
 
 #endif

@@ -31,6 +31,7 @@ static void test_config_every_key(void)
     mqlite_broker *b = mqlite_broker_new();
     const char *text = "# mosquitto.conf style\n"
                        "\n"
+                       "max_connections 7\n" /* before any listener: broker-wide */
                        "listener 0 127.0.0.1\n"
                        "  allow_anonymous false\r\n"
                        "max_packet_size 10000\n"
@@ -40,7 +41,6 @@ static void test_config_every_key(void)
                        "retain_available false\n"
                        "persistent_client_expiration 2d\n"
                        "max_keepalive 120\n"
-                       "max_connections 7\n"
                        "sys_interval 3\n"
                        "max_qos 1\n"
                        "max_topic_alias 4\n"

@@ -92,17 +92,6 @@ class Broker:
                           "-s", *extra], input=data)
         assert rc == 0, err
 
-    def wait_for_end(self, conn: int, timeout=10.0):
-        # A connection ends cleanly ("closed by ...") or, when one side closes
-        # while the other still sends (DISCONNECT racing a PUBREL), with a
-        # reset the proxy reports as "<side> socket: ...".
-        marks = (f"#{conn} closed by", f"#{conn} client socket:", f"#{conn} broker socket:")
-        deadline = time.monotonic() + timeout
-        while not any(m in self.text() for m in marks):
-            if time.monotonic() > deadline:
-                pytest.fail(f"proxy never reported the end of #{conn}:\n{self.text()}")
-            time.sleep(0.05)
-
     def stop(self):
         if self.p.poll() is None:
             self.p.send_signal(signal.SIGTERM)
@@ -792,6 +781,17 @@ class Proxy:
         while text not in self.text():
             if time.monotonic() > deadline:
                 pytest.fail(f"proxy never printed {text!r}:\n{self.text()}")
+            time.sleep(0.05)
+
+    def wait_for_end(self, conn: int, timeout=10.0):
+        # A connection ends cleanly ("closed by ...") or, when one side closes
+        # while the other still sends (DISCONNECT racing a PUBREL), with a
+        # reset the proxy reports as "<side> socket: ...".
+        marks = (f"#{conn} closed by", f"#{conn} client socket:", f"#{conn} broker socket:")
+        deadline = time.monotonic() + timeout
+        while not any(m in self.text() for m in marks):
+            if time.monotonic() > deadline:
+                pytest.fail(f"proxy never reported the end of #{conn}:\n{self.text()}")
             time.sleep(0.05)
 
     def stop(self):

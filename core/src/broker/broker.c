@@ -18,6 +18,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "conn.h"
 #include "log.h"
@@ -30,6 +31,20 @@
 #define RBUF_SIZE (64u * 1024u)
 #define MAX_EVENTS 256
 #define TIMER_SLACK_MS 20u
+/* Connections accepted only to be refused with a CONNACK (limits): at most
+ * this many at once, each for at most REFUSE_MS; beyond, closed at accept. */
+#define MAX_REFUSING 64u
+#define REFUSE_MS 2000u
+/* Per-address connection rate: counters for this many addresses per second
+ * (open addressing, RATE_PROBE slots tried); when full, not counted. */
+#define RATE_SLOTS 1024u
+#define RATE_PROBE 8u
+
+struct mq_rate {
+    uint64_t sec;
+    uint32_t count;
+    char ip[48];
+};
 
 static int bad(const mqlite_broker *b)
 {
@@ -55,6 +70,11 @@ static void defaults(mq_bopts *o)
     o->wildcard_subs = 1;
     o->shared_subs = 1;
     o->subscription_ids = 1;
+    o->auth_external = 0;
+    o->slow_policy = MQ_SLOW_DROP_QOS0;
+    o->max_conn_rate = 0;
+    o->tls_handshake_timeout_ms = 5000;
+    o->max_backlog_bytes = 16u * 1024u * 1024u;
     o->log_level = MQLITE_LOG_WARNING;
 }
 
@@ -111,10 +131,12 @@ MQLITE_API mqlite_broker *mqlite_broker_new_with_allocator(mqlite_realloc_fn fn,
     b->epfd = b->wakefd = -1;
     atomic_init(&b->stopping, 0);
     defaults(&b->o);
+    mq_bsec_init(&b->gsec);
     b->now_ms = b->started_ms = mq_net_now_ms();
     b->rbuf_cap = RBUF_SIZE;
     b->rbuf = mq_malloc(&b->a, b->rbuf_cap);
-    if (!b->rbuf || init_io(b) || mq_router_init(b) || mq_retain_init(b)) {
+    if (!b->rbuf || init_io(b) || mq_router_init(b) || mq_retain_init(b) ||
+        mq_tls_random(b->secret, sizeof b->secret)) {
         mqlite_broker_free(b);
         return NULL;
     }
@@ -144,10 +166,20 @@ MQLITE_API void mqlite_broker_free(mqlite_broker *b)
     mq_bsess_free_all(b);
     mq_router_free(b);
     mq_retain_free(b);
+    mq_auth_free_all(b);
     for (int i = 0; i < b->nls; i++) {
         mq_net_close(b->ls[i]->fd);
+        mq_tls_ctx_free(b->ls[i]->tls);
         mq_free(&b->a, b->ls[i]);
     }
+    mq_bsec_clear(b, &b->gsec);
+    while (b->secs) {
+        mq_bsec *sc = b->secs;
+        b->secs = sc->next;
+        mq_bsec_clear(b, sc);
+        mq_free(&b->a, sc);
+    }
+    mq_free(&b->a, b->rate);
     mq_free(&b->a, b->ls);
     mq_net_close(b->epfd);
     mq_net_close(b->wakefd);
@@ -187,6 +219,11 @@ static const opt_def opt_defs[] = {
     {MQLITE_BOPT_WILDCARD_SUBS, 0, 1, "MQLITE_BOPT_WILDCARD_SUBS"},
     {MQLITE_BOPT_SHARED_SUBS, 0, 1, "MQLITE_BOPT_SHARED_SUBS"},
     {MQLITE_BOPT_SUBSCRIPTION_IDS, 0, 1, "MQLITE_BOPT_SUBSCRIPTION_IDS"},
+    {MQLITE_BOPT_AUTH_EXTERNAL, 0, 1, "MQLITE_BOPT_AUTH_EXTERNAL"},
+    {MQLITE_BOPT_MAX_CONNECTION_RATE, 0, UINT32_MAX, "MQLITE_BOPT_MAX_CONNECTION_RATE"},
+    {MQLITE_BOPT_TLS_HANDSHAKE_TIMEOUT_MS, 1, INT32_MAX, "MQLITE_BOPT_TLS_HANDSHAKE_TIMEOUT_MS"},
+    {MQLITE_BOPT_MAX_BACKLOG_BYTES, 0, INT64_MAX, "MQLITE_BOPT_MAX_BACKLOG_BYTES"},
+    {MQLITE_BOPT_SLOW_CLIENT_POLICY, 0, 1, "MQLITE_BOPT_SLOW_CLIENT_POLICY"},
 };
 
 static const opt_def *opt_find(int32_t id)
@@ -206,7 +243,10 @@ static void opt_store(mqlite_broker *b, int32_t id, int64_t v)
     case MQLITE_BOPT_MAX_QUEUED: o->max_queued = (uint32_t)v; break;
     case MQLITE_BOPT_MAX_QUEUED_BYTES: o->max_queued_bytes = (uint64_t)v; break;
     case MQLITE_BOPT_RETAIN_AVAILABLE: o->retain_available = (uint8_t)v; break;
-    case MQLITE_BOPT_ALLOW_ANONYMOUS: o->allow_anonymous = (uint8_t)v; break;
+    case MQLITE_BOPT_ALLOW_ANONYMOUS:
+        o->allow_anonymous = (uint8_t)v;
+        b->gsec.allow_anonymous = (int8_t)v;
+        break;
     case MQLITE_BOPT_SESSION_EXPIRY_MAX_S: o->session_expiry_max_s = (uint32_t)v; break;
     case MQLITE_BOPT_MAX_KEEPALIVE_S: o->max_keepalive_s = (uint16_t)v; break;
     case MQLITE_BOPT_RECEIVE_MAX: o->receive_max = (uint16_t)v; break;
@@ -222,6 +262,11 @@ static void opt_store(mqlite_broker *b, int32_t id, int64_t v)
     case MQLITE_BOPT_MAX_CONNECTIONS: o->max_connections = (uint32_t)v; break;
     case MQLITE_BOPT_WILDCARD_SUBS: o->wildcard_subs = (uint8_t)v; break;
     case MQLITE_BOPT_SHARED_SUBS: o->shared_subs = (uint8_t)v; break;
+    case MQLITE_BOPT_AUTH_EXTERNAL: o->auth_external = (uint8_t)v; break;
+    case MQLITE_BOPT_MAX_CONNECTION_RATE: o->max_conn_rate = (uint32_t)v; break;
+    case MQLITE_BOPT_TLS_HANDSHAKE_TIMEOUT_MS: o->tls_handshake_timeout_ms = (uint32_t)v; break;
+    case MQLITE_BOPT_MAX_BACKLOG_BYTES: o->max_backlog_bytes = (uint64_t)v; break;
+    case MQLITE_BOPT_SLOW_CLIENT_POLICY: o->slow_policy = (uint8_t)v; break;
     default: o->subscription_ids = (uint8_t)v; break;
     }
 }
@@ -256,7 +301,7 @@ MQLITE_API int64_t mqlite_broker_get_int(mqlite_broker *b, int32_t option)
     case MQLITE_BOPT_MAX_QUEUED: return o->max_queued;
     case MQLITE_BOPT_MAX_QUEUED_BYTES: return (int64_t)o->max_queued_bytes;
     case MQLITE_BOPT_RETAIN_AVAILABLE: return o->retain_available;
-    case MQLITE_BOPT_ALLOW_ANONYMOUS: return o->allow_anonymous;
+    case MQLITE_BOPT_ALLOW_ANONYMOUS: return mq_bsec_anonymous(&b->gsec);
     case MQLITE_BOPT_SESSION_EXPIRY_MAX_S: return o->session_expiry_max_s;
     case MQLITE_BOPT_MAX_KEEPALIVE_S: return o->max_keepalive_s;
     case MQLITE_BOPT_RECEIVE_MAX: return o->receive_max;
@@ -269,6 +314,11 @@ MQLITE_API int64_t mqlite_broker_get_int(mqlite_broker *b, int32_t option)
     case MQLITE_BOPT_WILDCARD_SUBS: return o->wildcard_subs;
     case MQLITE_BOPT_SHARED_SUBS: return o->shared_subs;
     case MQLITE_BOPT_SUBSCRIPTION_IDS: return o->subscription_ids;
+    case MQLITE_BOPT_AUTH_EXTERNAL: return o->auth_external;
+    case MQLITE_BOPT_MAX_CONNECTION_RATE: return o->max_conn_rate;
+    case MQLITE_BOPT_TLS_HANDSHAKE_TIMEOUT_MS: return o->tls_handshake_timeout_ms;
+    case MQLITE_BOPT_MAX_BACKLOG_BYTES: return (int64_t)o->max_backlog_bytes;
+    case MQLITE_BOPT_SLOW_CLIENT_POLICY: return o->slow_policy;
     default:
         return mq_err_set(&b->err, MQLITE_ERR_OPTION, "unknown broker option %d", (int)option);
     }
@@ -276,7 +326,7 @@ MQLITE_API int64_t mqlite_broker_get_int(mqlite_broker *b, int32_t option)
 
 /* ---- listeners ---- */
 
-static int add_listener(mqlite_broker *b, int fd, int port, const char *host)
+static int add_listener(mqlite_broker *b, int fd, int port, const char *host, mq_listener **out)
 {
     if (b->nls == b->cls) {
         int c = b->cls ? b->cls * 2 : 4;
@@ -302,10 +352,12 @@ static int add_listener(mqlite_broker *b, int fd, int port, const char *host)
         return MQLITE_ERR_IO;
     }
     b->ls[b->nls++] = l;
+    *out = l;
     return 0;
 }
 
-int mq_broker_listen(mqlite_broker *b, const char *host, int port, int *bound)
+int mq_broker_listen(mqlite_broker *b, const char *host, int port, int *bound,
+                     mq_listener **out)
 {
     if (port < 0 || port > 65535)
         return mq_err_set(&b->err, MQLITE_ERR_INVALID, "port %d is not 0..65535", port);
@@ -321,13 +373,16 @@ int mq_broker_listen(mqlite_broker *b, const char *host, int port, int *bound)
     mq_net_addrs_free(&b->a, &addrs);
     if (fd < 0)
         return fd;
-    rc = add_listener(b, fd, got, host);
+    mq_listener *l = NULL;
+    rc = add_listener(b, fd, got, host, &l);
     if (rc) {
         mq_net_close(fd);
         return mq_err_set(&b->err, rc, "cannot register listener on %s:%d", host, got);
     }
     if (bound)
         *bound = got;
+    if (out)
+        *out = l;
     mq_blog(b, MQLITE_LOG_INFO, "listening on %s port %d", host, got);
     return 0;
 }
@@ -338,10 +393,57 @@ MQLITE_API int32_t mqlite_broker_listen(mqlite_broker *b, const char *host, int3
     if (bad(b))
         return MQLITE_ERR_MISUSE;
     int got = 0;
-    int rc = mq_broker_listen(b, host, port, &got);
+    int rc = mq_broker_listen(b, host, port, &got, NULL);
     if (!rc && bound_port)
         *bound_port = got;
     return rc;
+}
+
+MQLITE_API int32_t mqlite_broker_listen_tls(mqlite_broker *b, const char *host, int32_t port,
+                                            const char *certfile, const char *keyfile,
+                                            const char *cafile, int32_t flags,
+                                            int32_t *bound_port)
+{
+    if (bad(b))
+        return MQLITE_ERR_MISUSE;
+    const int32_t known = MQLITE_BTLS_REQUIRE_CERT | MQLITE_BTLS_REQUEST_CERT |
+                          MQLITE_BTLS_IDENTITY_AS_USERNAME | MQLITE_BTLS_MIN_TLS13;
+    if (!certfile)
+        return mq_err_set(&b->err, MQLITE_ERR_INVALID, "a TLS listener needs a certificate file");
+    if (flags & ~known)
+        return mq_err_set(&b->err, MQLITE_ERR_INVALID, "unknown MQLITE_BTLS_* flags 0x%x",
+                          (unsigned)(flags & ~known));
+    if ((flags & MQLITE_BTLS_IDENTITY_AS_USERNAME) &&
+        !(flags & (MQLITE_BTLS_REQUIRE_CERT | MQLITE_BTLS_REQUEST_CERT)))
+        return mq_err_set(&b->err, MQLITE_ERR_INVALID,
+                          "MQLITE_BTLS_IDENTITY_AS_USERNAME needs client certificates "
+                          "(MQLITE_BTLS_REQUIRE_CERT or _REQUEST_CERT)");
+    mq_tls_conf conf;
+    memset(&conf, 0, sizeof conf);
+    conf.server = 1;
+    conf.certfile = certfile;
+    conf.keyfile = keyfile;
+    conf.cafile = cafile;
+    conf.peer_cert = (flags & MQLITE_BTLS_REQUIRE_CERT)   ? MQ_TLS_PEER_REQUIRED
+                     : (flags & MQLITE_BTLS_REQUEST_CERT) ? MQ_TLS_PEER_OPTIONAL
+                                                          : MQ_TLS_PEER_NONE;
+    conf.min_version = (flags & MQLITE_BTLS_MIN_TLS13) ? MQ_TLS_V1_3 : MQ_TLS_V1_2;
+    mq_tls_ctx *ctx;
+    int rc = mq_tls_ctx_new(&b->a, &conf, &ctx, &b->err);
+    if (rc)
+        return rc;
+    int got = 0;
+    mq_listener *l = NULL;
+    rc = mq_broker_listen(b, host, port, &got, &l);
+    if (rc) {
+        mq_tls_ctx_free(ctx);
+        return rc;
+    }
+    l->tls = ctx;
+    l->use_identity = (flags & MQLITE_BTLS_IDENTITY_AS_USERNAME) != 0;
+    if (bound_port)
+        *bound_port = got;
+    return 0;
 }
 
 MQLITE_API int32_t mqlite_broker_port(const mqlite_broker *b, int32_t i)
@@ -364,6 +466,65 @@ MQLITE_API int32_t mqlite_broker_load_config(mqlite_broker *b, const char *path)
 
 /* ---- the loop ---- */
 
+/* Count a new connection from peer ("ip:port"): 1 when its address went
+ * over MQLITE_BOPT_MAX_CONNECTION_RATE this second. */
+static int rate_exceeded(mqlite_broker *b, const char *peer)
+{
+    if (!b->o.max_conn_rate)
+        return 0;
+    if (!b->rate && !(b->rate = mq_calloc(&b->a, RATE_SLOTS * sizeof *b->rate)))
+        return 0;
+    char ip[48];
+    const char *colon = strrchr(peer, ':');
+    size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
+    if (n >= sizeof ip)
+        n = sizeof ip - 1;
+    memcpy(ip, peer, n);
+    ip[n] = '\0';
+    uint64_t sec = b->now_ms / 1000u + 1u; /* 0 marks a free slot */
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)ip[i]) * 16777619u;
+    struct mq_rate *slot = NULL;
+    for (uint32_t k = 0; k < RATE_PROBE; k++) {
+        struct mq_rate *r = &b->rate[(h + k) % RATE_SLOTS];
+        if (r->sec == sec && strcmp(r->ip, ip) == 0)
+            return ++r->count > b->o.max_conn_rate;
+        if (!slot && r->sec != sec)
+            slot = r;
+    }
+    if (!slot)
+        return 0; /* every probed slot busy this second: not counted */
+    slot->sec = sec;
+    slot->count = 1;
+    memcpy(slot->ip, ip, n + 1);
+    return 1 > b->o.max_conn_rate;
+}
+
+/* A limit refuses this connection: 0x97 (max connections) or 0x9F
+ * (connection rate), else 0. */
+static uint8_t over_limit(mqlite_broker *b, const mq_listener *l, const char *peer)
+{
+    uint32_t active = b->nconns - b->nrefusing;
+    if ((b->o.max_connections && active >= b->o.max_connections) ||
+        (l->max_connections && l->nconns >= l->max_connections)) {
+        b->st.refused_max++;
+        mq_blog(b, MQLITE_LOG_NOTICE, "refused connection from %s: max_connections %u reached",
+                peer, (unsigned)(l->max_connections && l->nconns >= l->max_connections
+                                     ? l->max_connections
+                                     : b->o.max_connections));
+        return 0x97;
+    }
+    if (rate_exceeded(b, peer)) {
+        b->st.refused_rate++;
+        mq_blog(b, MQLITE_LOG_NOTICE,
+                "refused connection from %s: over %u new connections per second", peer,
+                (unsigned)b->o.max_conn_rate);
+        return 0x9F;
+    }
+    return 0;
+}
+
 static void on_listener(mqlite_broker *b, mq_listener *l)
 {
     for (int i = 0; i < 64; i++) {
@@ -375,13 +536,23 @@ static void on_listener(mqlite_broker *b, mq_listener *l)
             mq_blog(b, MQLITE_LOG_WARNING, "accept on port %d: %s", l->port, strerror(errno));
             return;
         }
-        if (b->o.max_connections && b->nconns >= b->o.max_connections) {
-            mq_blog(b, MQLITE_LOG_NOTICE, "refused %s: max_connections %u reached", peer,
-                    (unsigned)b->o.max_connections);
-            mq_net_close(fd);
+        uint8_t refuse = over_limit(b, l, peer);
+        if (!refuse) {
+            mq_conn_accept(b, l, fd, peer, NULL);
             continue;
         }
-        mq_conn_accept(b, fd, peer);
+        /* Plain TCP: say why in a CONNACK (5.0 0x97 / 0x9F, 3.x 0x03), within
+         * bounds. TLS: close at once; a handshake is what a flood costs. */
+        mq_conn *c = NULL;
+        if (l->tls || b->nrefusing >= MAX_REFUSING || mq_conn_accept(b, l, fd, peer, &c)) {
+            if (!c)
+                mq_net_close(fd);
+            continue;
+        }
+        c->refuse = refuse;
+        b->nrefusing++;
+        c->deadline_ms = b->now_ms + REFUSE_MS;
+        mq_broker_wake_at(b, c->deadline_ms);
     }
 }
 
@@ -423,6 +594,17 @@ static void run_timers(mqlite_broker *b)
 
 static void end_round(mqlite_broker *b)
 {
+again:
+    /* Slow clients first: closing publishes wills, which dirties others. */
+    while (b->slow) {
+        mq_conn *c = b->slow;
+        b->slow = c->slow_next;
+        c->slow_next = NULL;
+        c->slow = 0;
+        b->st.slow_disconnected++;
+        /* 5.0: DISCONNECT 0x97 Quota exceeded; the will is published. */
+        mq_conn_close(c, 0x97, 1, "slow client: backlog over its limit");
+    }
     while (b->dirty) {
         mq_conn *c = b->dirty;
         b->dirty = c->dirty_next;
@@ -430,6 +612,10 @@ static void end_round(mqlite_broker *b)
         c->dirty = 0;
         mq_conn_flush(c);
     }
+    /* A flush that failed closed its connection and published its will,
+     * which may have made another client slow. */
+    if (b->slow)
+        goto again;
     while (b->dead) {
         mq_conn *c = b->dead;
         b->dead = c->next;
@@ -439,6 +625,10 @@ static void end_round(mqlite_broker *b)
 
 static int wait_ms(const mqlite_broker *b, int32_t timeout_ms)
 {
+    /* Work left from outside a round (mqlite_broker_auth_reply) or input
+     * OpenSSL holds: do not sleep. */
+    if (b->more || b->dirty || b->dead || b->slow)
+        return 0;
     if (!b->next_tick_ms)
         return timeout_ms;
     uint64_t d = b->next_tick_ms > b->now_ms ? b->next_tick_ms - b->now_ms : 0;
@@ -461,6 +651,8 @@ MQLITE_API int32_t mqlite_broker_poll(mqlite_broker *b, int32_t timeout_ms)
     b->now_ms = mq_net_now_ms();
     for (int i = 0; i < n; i++)
         on_event(b, &evs[i]);
+    if (b->more)
+        mq_conn_read_more(b);
     if (b->next_tick_ms && b->now_ms >= b->next_tick_ms)
         run_timers(b);
     end_round(b);
@@ -514,6 +706,15 @@ MQLITE_API int64_t mqlite_broker_stat(const mqlite_broker *b, int32_t stat)
     case MQLITE_BSTAT_RETAINED: return b->nretained;
     case MQLITE_BSTAT_MESSAGES_DROPPED: return (int64_t)b->st.dropped;
     case MQLITE_BSTAT_SUBSCRIPTIONS: return b->st.subscriptions;
+    case MQLITE_BSTAT_CONNECTIONS_REFUSED: return (int64_t)b->st.refused_max;
+    case MQLITE_BSTAT_CONNECTIONS_RATE_LIMITED: return (int64_t)b->st.refused_rate;
+    case MQLITE_BSTAT_AUTH_FAILED: return (int64_t)b->st.auth_failed;
+    case MQLITE_BSTAT_ACL_DENIED: return (int64_t)b->st.acl_denied;
+    case MQLITE_BSTAT_TLS_HANDSHAKE_FAILED: return (int64_t)b->st.tls_failed;
+    case MQLITE_BSTAT_SLOW_DISCONNECTED: return (int64_t)b->st.slow_disconnected;
+    case MQLITE_BSTAT_SLOW_DROPPED: return (int64_t)b->st.slow_dropped;
+    case MQLITE_BSTAT_PACKETS_TOO_LARGE: return (int64_t)b->st.too_large;
+    case MQLITE_BSTAT_AUTH_PENDING: return b->nauthq;
     default: return MQLITE_ERR_OPTION;
     }
 }

@@ -24,6 +24,11 @@
 
 #include "common.h"
 #include "inflight.h"
+#include "passwd.h"
+#include "tls.h"
+
+typedef struct mq_acl mq_acl;
+typedef struct mq_scram mq_scram;
 
 #define MQ_BROKER_MAGIC 0x6d71624bu /* "mqbK" */
 
@@ -41,6 +46,10 @@ typedef struct mq_bsub mq_bsub;
 typedef struct mq_tnode mq_tnode;
 
 /* ---- options (MQLITE_BOPT_*) ---- */
+/* Slow client policies (MQLITE_BOPT_SLOW_CLIENT_POLICY). */
+#define MQ_SLOW_DROP_QOS0 0
+#define MQ_SLOW_DISCONNECT 1
+
 typedef struct mq_bopts {
     uint32_t max_packet_size;
     uint32_t max_inflight;
@@ -59,6 +68,11 @@ typedef struct mq_bopts {
     uint8_t wildcard_subs;
     uint8_t shared_subs;
     uint8_t subscription_ids;
+    uint8_t auth_external;       /* CONNECTs wait for mqlite_broker_auth_reply() */
+    uint8_t slow_policy;         /* MQ_SLOW_* */
+    uint32_t max_conn_rate;      /* new connections per source address per second */
+    uint32_t tls_handshake_timeout_ms;
+    uint64_t max_backlog_bytes;  /* per online client; 0 = no limit */
     int log_level;
 } mq_bopts;
 
@@ -71,12 +85,42 @@ typedef struct mq_bstats {
     uint64_t dropped;
     uint32_t connected;
     uint32_t subscriptions;
+    uint64_t refused_max;        /* connections over max_connections */
+    uint64_t refused_rate;       /* connections over the per-address rate */
+    uint64_t auth_failed;        /* CONNECTs and re-authentications refused for credentials */
+    uint64_t acl_denied;         /* PUBLISH, SUBSCRIBE and wills the ACL refused */
+    uint64_t tls_failed;         /* TLS handshakes that failed or timed out */
+    uint64_t slow_disconnected;  /* clients disconnected by the slow client policy */
+    uint64_t slow_dropped;       /* QoS 0 messages dropped for clients over their backlog */
+    uint64_t too_large;          /* packets over the maximum packet size */
 } mq_bstats;
+
+/*
+ * ---- a security scope (auth.c) ----
+ * What decides who may connect and what they may do: the broker's global
+ * scope (b->gsec), or a listener's own with `per_listener_settings true`.
+ * Scopes live as long as the broker; a file set again is reloaded in place,
+ * so sessions and connections may keep pointers to their scope.
+ */
+typedef struct mq_bsec {
+    struct mq_bsec *next;        /* b->secs: per-listener scopes */
+    char *password_file, *acl_file, *scram_file;
+    mq_pwdb pw;                  /* $6$ / $7$ entries */
+    mq_pwdb scram;               /* SCRAM-SHA-256 credentials */
+    uint8_t has_pw, has_scram;
+    int8_t allow_anonymous;      /* -1: default (1 unless a password file is set) */
+    mq_acl *acl;                 /* NULL: no ACL, everything allowed */
+} mq_bsec;
 
 typedef struct mq_listener {
     uint8_t tag; /* MQ_EP_LISTENER */
+    uint8_t use_identity;        /* TLS: certificate CN is the user name */
     int fd;
     int port;
+    uint32_t max_connections;    /* this listener's own limit; 0 = none */
+    uint32_t nconns;
+    mq_tls_ctx *tls;             /* NULL: plain TCP */
+    mq_bsec *sec;                /* NULL: the broker's global scope */
     char host[64];
 } mq_listener;
 
@@ -84,6 +128,12 @@ typedef struct mq_listener {
 #define MQ_CONN_NEW 0    /* accepted, waiting for CONNECT */
 #define MQ_CONN_ACTIVE 1 /* CONNACK sent */
 #define MQ_CONN_DEAD 2   /* closed, freed at the end of the round */
+
+/* Authentication in progress on a connection (auth.c). */
+#define MQ_AUTH_NONE 0
+#define MQ_AUTH_APP 1     /* a request waits for mqlite_broker_auth_reply() */
+#define MQ_AUTH_SCRAM 2   /* SCRAM server-first sent; client-final awaited */
+#define MQ_AUTH_CLIENT 3  /* the application said continue (0x18); client's AUTH awaited */
 
 struct mq_conn {
     uint8_t tag; /* MQ_EP_CONN */
@@ -93,13 +143,33 @@ struct mq_conn {
     uint8_t ep_out;      /* EPOLLOUT registered */
     uint8_t ep_in_off;   /* reading paused: output over its hard limit */
     uint8_t will_publish; /* publish the will when closing (abnormal end) */
+    uint8_t tls_hs;      /* TLS handshake in progress */
+    uint8_t tls_rd_ww;   /* the last TLS read waits for writability */
+    uint8_t tls_wr_wr;   /* the last TLS write waits for readability */
+    uint8_t more;        /* on b->more: TLS holds decrypted input */
+    uint8_t refuse;      /* limits: 5.0 reason to refuse the CONNECT with; 0 = none */
+    uint8_t auth;        /* MQ_AUTH_*: before CONNACK, or a re-authentication */
+    uint8_t parked;      /* CONNECT waits for the application: input not parsed */
+    uint8_t slow;        /* on b->slow: close at the end of the round */
+    uint8_t cert_ok;     /* TLS peer certificate verified */
     uint16_t keepalive_s;
     uint16_t nalias;     /* topic aliases the client may use (5.0) */
     int fd;
     mqlite_broker *b;
     mq_conn *next, *prev;  /* b->conns */
     mq_conn *dirty_next;
+    mq_conn *more_next, *slow_next;
+    mq_conn *aw_next;      /* b->authwait: a request of ours is with the application */
     mq_bsess *s;
+    mq_listener *l;        /* accepted on */
+    mq_bsec *sec;          /* security scope (the listener's or the global one) */
+    mq_tls *tls;           /* NULL: plain TCP */
+    char *username;        /* user name in force (ACL, logs); owned; NULL = none */
+    char *auth_method;     /* 5.0 enhanced authentication method in use; owned */
+    mq_scram *scram;       /* SCRAM exchange in progress */
+    mq_buf connect_raw;    /* the CONNECT while authentication is pending */
+    mq_view raw;           /* bytes of the packet being handled (parse) */
+    int64_t auth_id;       /* id of the request the application holds */
     uint64_t last_rx_ms;
     uint64_t deadline_ms;  /* connect timeout, then keep-alive; 0 = none */
     uint32_t max_out;      /* client's Maximum Packet Size (5.0); 0 = none */
@@ -108,6 +178,7 @@ struct mq_conn {
     size_t out_off;        /* bytes of out already written */
     mq_view *aliases;      /* [nalias], 1-based alias i at [i - 1]; owned copies */
     char peer[56];
+    char cert_cn[128];     /* CN of a verified client certificate, "" = none */
 };
 
 /* ---- a session (session.c) ---- */
@@ -132,6 +203,8 @@ struct mq_bsess {
     uint64_t will_at_ms;        /* offline: when the will is due; 0 = none pending */
     uint32_t match_gen;         /* router: last publish that matched this session */
     uint32_t match_idx;
+    mq_bsec *sec;               /* scope of the last connection (ACL on delivery) */
+    char *username;             /* user name of the last connection; owned */
     char id[];                  /* client identifier, NUL-terminated */
 };
 
@@ -149,7 +222,7 @@ typedef struct mq_subid_node {
 } mq_subid_node;
 
 /* ---- $SYS state (sys.c) ---- */
-#define MQ_SYS_TOPICS 16
+#define MQ_SYS_TOPICS 24
 typedef struct mq_sys {
     uint64_t next_ms;
     uint64_t last[MQ_SYS_TOPICS];
@@ -173,6 +246,20 @@ struct mqlite_broker {
     uint32_t nconns;
     mq_conn *dirty;             /* connections with output to flush */
     mq_conn *dead;              /* closed this round, freed at its end */
+    mq_conn *more;              /* TLS connections with buffered input */
+    mq_conn *slow;              /* over their backlog: to close (slow client policy) */
+    uint32_t nrefusing;         /* accepted only to be refused (limits) */
+    /* security (auth.c) */
+    mq_bsec gsec;               /* global scope */
+    mq_bsec *secs;              /* per-listener scopes */
+    uint8_t secret[32];         /* random: SCRAM fake salts for unknown users */
+    struct mqlite_auth_request *authq, *authq_tail; /* not yet pulled */
+    struct mqlite_auth_request *auth_cur;  /* the last one pulled */
+    mq_conn *authwait;          /* connections whose request is out */
+    int64_t auth_seq;
+    uint32_t nauthq;
+    /* limits */
+    struct mq_rate *rate;       /* per-address connection counters */
     /* sessions (session.c) */
     mq_bsess **stab;
     uint32_t stab_cap, nsess;
@@ -215,8 +302,10 @@ MQ_HIDDEN void mq_broker_mark_dirty(mqlite_broker *b, mq_conn *c);
  * clear it as retained when m->retain, count it, route it. Returns the
  * number of sessions it went to. */
 MQ_HIDDEN int mq_broker_publish(mqlite_broker *b, mq_msg *m, const mq_bsess *from);
-/* Open a listener; used by the public API and the config file. */
-MQ_HIDDEN int mq_broker_listen(mqlite_broker *b, const char *host, int port, int *bound);
+/* Open a plain listener; used by the public API and the config file. *out
+ * (may be NULL) gets it, for TLS and per-listener settings. */
+MQ_HIDDEN int mq_broker_listen(mqlite_broker *b, const char *host, int port, int *bound,
+                               mq_listener **out);
 /* Apply one MQLITE_BOPT_* option with range checks (message in b->err). */
 MQ_HIDDEN int mq_broker_set_opt(mqlite_broker *b, int32_t opt, int64_t v);
 

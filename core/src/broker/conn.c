@@ -5,19 +5,59 @@
 #define _GNU_SOURCE
 #include "conn.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 
+#include "auth.h"
 #include "log.h"
 #include "net.h"
 #include "proto.h"
 #include "session.h"
+
+/* While a CONNECT waits for the application, input is held unparsed up to
+ * this much; then reading pauses. */
+#define PARKED_IN_MAX (64u * 1024u)
+
+/* ---- transport: plain TCP or TLS ---- */
+
+static long conn_read(mq_conn *c, void *buf, size_t cap)
+{
+    if (!c->tls)
+        return mq_net_read(c->fd, buf, cap);
+    long n = mq_tls_read(c->tls, buf, cap, NULL);
+    c->tls_rd_ww = n == MQLITE_ERR_AGAIN && (mq_tls_wants(c->tls) & MQ_TLS_WANT_WRITE);
+    return n;
+}
+
+static long conn_write(mq_conn *c, const void *buf, size_t len)
+{
+    if (!c->tls)
+        return mq_net_write(c->fd, buf, len);
+    long n = mq_tls_write(c->tls, buf, len, NULL);
+    c->tls_wr_wr = n == MQLITE_ERR_AGAIN && (mq_tls_wants(c->tls) & MQ_TLS_WANT_READ);
+    return n;
+}
 
 /* ---- output ---- */
 
 static size_t out_pending(const mq_conn *c)
 {
     return c->out.len - c->out_off;
+}
+
+size_t mq_conn_backlog(const mq_conn *c)
+{
+    return out_pending(c) + (c->s ? (size_t)c->s->q.queued_bytes : 0);
+}
+
+void mq_conn_mark_slow(mq_conn *c)
+{
+    if (c->slow || c->state == MQ_CONN_DEAD)
+        return;
+    c->slow = 1;
+    c->slow_next = c->b->slow;
+    c->b->slow = c;
 }
 
 int mq_conn_can_write(const mq_conn *c)
@@ -173,15 +213,31 @@ void mq_conn_pump(mq_conn *c)
 
 /* ---- epoll interest ---- */
 
+static void more_add(mq_conn *c)
+{
+    if (c->more)
+        return;
+    c->more = 1;
+    c->more_next = c->b->more;
+    c->b->more = c;
+}
+
 static void update_events(mq_conn *c)
 {
+    if (c->state == MQ_CONN_DEAD)
+        return;
     size_t pending = out_pending(c);
-    uint8_t want_out = pending > 0;
+    /* TLS: a read can wait for writability, and the handshake either way. */
+    uint8_t want_out = pending > 0 || c->tls_rd_ww ||
+                       (c->tls_hs && (mq_tls_wants(c->tls) & MQ_TLS_WANT_WRITE));
     uint8_t in_off = c->ep_in_off;
-    if (!in_off && pending > MQ_CONN_OUT_HARD)
+    if (!in_off && (pending > MQ_CONN_OUT_HARD || (c->parked && c->in.len >= PARKED_IN_MAX)))
         in_off = 1;
-    else if (in_off && pending < MQ_CONN_OUT_HARD / 2)
+    else if (in_off && pending < MQ_CONN_OUT_HARD / 2 && !(c->parked && c->in.len >= PARKED_IN_MAX))
         in_off = 0;
+    /* Decrypted input OpenSSL holds raises no epoll event: read it next round. */
+    if (!in_off && c->tls && !c->tls_hs && mq_tls_pending(c->tls))
+        more_add(c);
     if (want_out == c->ep_out && in_off == c->ep_in_off)
         return;
     struct epoll_event ev;
@@ -197,8 +253,10 @@ static void update_events(mq_conn *c)
 /* Write what the socket takes. 0, or MQLITE_ERR_IO. */
 static int write_out(mq_conn *c)
 {
+    if (c->tls_hs)
+        return 0;
     while (out_pending(c)) {
-        long n = mq_net_write(c->fd, c->out.p + c->out_off, out_pending(c));
+        long n = conn_write(c, c->out.p + c->out_off, out_pending(c));
         if (n > 0) {
             c->out_off += (size_t)n;
             c->b->st.bytes_sent += (uint64_t)n;
@@ -237,8 +295,52 @@ void mq_conn_flush(mq_conn *c)
     update_events(c);
 }
 
+/* Advance a TLS handshake; on completion, the client's identity. */
+static void handshake(mq_conn *c)
+{
+    mqlite_broker *b = c->b;
+    mq_err e;
+    int rc = mq_tls_handshake(c->tls, &e);
+    if (rc == MQLITE_ERR_AGAIN) {
+        update_events(c);
+        return;
+    }
+    if (rc) {
+        b->st.tls_failed++;
+        mq_blog(b, rc == MQLITE_ERR_CLOSED ? MQLITE_LOG_INFO : MQLITE_LOG_NOTICE,
+                "TLS connection from %s (port %d) failed: %s", c->peer, c->l ? c->l->port : 0,
+                e.msg);
+        mq_conn_close(c, -1, 0, "TLS handshake failed");
+        return;
+    }
+    c->tls_hs = 0;
+    c->cert_ok = (uint8_t)mq_tls_peer_has_cert(c->tls);
+    if (c->cert_ok && !mq_tls_peer_cn(c->tls, c->cert_cn, sizeof c->cert_cn))
+        c->cert_cn[0] = '\0';
+    /* The CONNECT may take the usual time from here. */
+    c->deadline_ms = b->now_ms + b->o.connect_timeout_ms;
+    mq_broker_wake_at(b, c->deadline_ms);
+    mq_blog(b, MQLITE_LOG_DEBUG, "TLS from %s: %s %s%s%s", c->peer, mq_tls_version_name(c->tls),
+            mq_tls_cipher_name(c->tls), c->cert_ok ? ", client certificate CN=" : "",
+            c->cert_ok ? c->cert_cn : "");
+    update_events(c);
+    /* ClientHello-and-CONNECT clients (TLS 1.3 early data aside, a client
+     * may send CONNECT with its Finished): look at input now. */
+    if (mq_tls_pending(c->tls))
+        more_add(c);
+}
+
 void mq_conn_on_writable(mq_conn *c)
 {
+    if (c->tls_hs) {
+        handshake(c);
+        return;
+    }
+    if (c->tls_rd_ww) {
+        mq_conn_on_readable(c);
+        if (c->state == MQ_CONN_DEAD)
+            return;
+    }
     mq_conn_flush(c);
 }
 
@@ -250,6 +352,8 @@ static void decode_failed(mq_conn *c, int err, const mq_packet *p, const mq_deco
         mq_proto_connect_failed(c, err, p, info);
         return;
     }
+    if (err == MQLITE_ERR_PACKET_TOO_LARGE)
+        c->b->st.too_large++;
     mq_proto_violation(c, err, info->type);
 }
 
@@ -258,7 +362,7 @@ static size_t parse(mq_conn *c, const uint8_t *buf, size_t len)
 {
     mqlite_broker *b = c->b;
     size_t off = 0;
-    while (off < len && c->state != MQ_CONN_DEAD) {
+    while (off < len && c->state != MQ_CONN_DEAD && !c->parked) {
         mq_decode_opts o = {c->version, 0, MQ_ROLE_SERVER, b->o.max_packet_size};
         mq_packet p;
         mq_decode_info info;
@@ -271,7 +375,9 @@ static size_t parse(mq_conn *c, const uint8_t *buf, size_t len)
             decode_failed(c, rc, &p, &info);
             break;
         }
+        c->raw = mq_view_make(buf + off, used);
         rc = mq_proto_packet(c, &p);
+        c->raw = mq_view_make(NULL, 0);
         if (rc < 0 && c->state != MQ_CONN_DEAD)
             mq_proto_violation(c, rc, p.type);
         off += used;
@@ -279,39 +385,102 @@ static size_t parse(mq_conn *c, const uint8_t *buf, size_t len)
     return off;
 }
 
+/* Read what is there: plain, one recv; TLS, records until the buffer is
+ * full or the socket empty. > 0 bytes, 0 closed, or an error. */
+static long read_in(mq_conn *c)
+{
+    mqlite_broker *b = c->b;
+    if (!c->tls)
+        return conn_read(c, b->rbuf, b->rbuf_cap);
+    size_t got = 0;
+    for (;;) {
+        long n = conn_read(c, b->rbuf + got, b->rbuf_cap - got);
+        if (n <= 0)
+            return got ? (long)got : n;
+        got += (size_t)n;
+        if (got == b->rbuf_cap)
+            return (long)got;
+    }
+}
+
 void mq_conn_on_readable(mq_conn *c)
 {
     mqlite_broker *b = c->b;
-    long n = mq_net_read(c->fd, b->rbuf, b->rbuf_cap);
-    if (n == MQLITE_ERR_AGAIN)
+    if (c->tls_hs) {
+        handshake(c);
         return;
+    }
+    if (c->tls_wr_wr) {
+        /* A TLS write waited for this: retry it first. */
+        mq_conn_flush(c);
+        if (c->state == MQ_CONN_DEAD)
+            return;
+    }
+    long n = read_in(c);
+    if (n == MQLITE_ERR_AGAIN) {
+        if (c->tls)
+            update_events(c);
+        return;
+    }
     if (n <= 0) {
         mq_conn_close(c, -1, 1, n == 0 ? "connection closed by peer" : "read error");
         return;
     }
     b->st.bytes_received += (uint64_t)n;
     c->last_rx_ms = b->now_ms;
-    if (c->in.len == 0) {
+    if (c->in.len == 0 && !c->parked) {
         size_t used = parse(c, b->rbuf, (size_t)n);
         if (c->state != MQ_CONN_DEAD && used < (size_t)n &&
             mq_buf_append(&c->in, &b->a, b->rbuf + used, (size_t)n - used))
             mq_conn_close(c, -1, 1, "out of memory");
-        return;
-    }
-    if (mq_buf_append(&c->in, &b->a, b->rbuf, (size_t)n)) {
+    } else if (mq_buf_append(&c->in, &b->a, b->rbuf, (size_t)n)) {
         mq_conn_close(c, -1, 1, "out of memory");
         return;
+    } else if (!c->parked) {
+        size_t used = parse(c, c->in.p, c->in.len);
+        if (c->state == MQ_CONN_DEAD)
+            return;
+        mq_buf_consume(&c->in, used);
     }
-    size_t used = parse(c, c->in.p, c->in.len);
-    if (c->state == MQ_CONN_DEAD)
+    if (c->state != MQ_CONN_DEAD && (c->tls || c->parked))
+        update_events(c);
+}
+
+void mq_conn_resume(mq_conn *c)
+{
+    if (c->state == MQ_CONN_DEAD || c->parked)
         return;
-    mq_buf_consume(&c->in, used);
+    if (c->in.len) {
+        size_t used = parse(c, c->in.p, c->in.len);
+        if (c->state == MQ_CONN_DEAD)
+            return;
+        mq_buf_consume(&c->in, used);
+    }
+    if (!c->dirty)
+        mq_broker_mark_dirty(c->b, c);
+    update_events(c);
+}
+
+void mq_conn_read_more(mqlite_broker *b)
+{
+    mq_conn *list = b->more;
+    b->more = NULL;
+    while (list) {
+        mq_conn *c = list;
+        list = c->more_next;
+        c->more_next = NULL;
+        c->more = 0;
+        if (c->state != MQ_CONN_DEAD && !c->ep_in_off)
+            mq_conn_on_readable(c);
+    }
 }
 
 /* ---- lifecycle ---- */
 
-int mq_conn_accept(mqlite_broker *b, int fd, const char *peer)
+int mq_conn_accept(mqlite_broker *b, mq_listener *l, int fd, const char *peer, mq_conn **out)
 {
+    if (out)
+        *out = NULL;
     mq_conn *c = mq_calloc(&b->a, sizeof *c);
     if (!c) {
         mq_net_close(fd);
@@ -320,8 +489,20 @@ int mq_conn_accept(mqlite_broker *b, int fd, const char *peer)
     c->tag = MQ_EP_CONN;
     c->fd = fd;
     c->b = b;
+    c->l = l;
+    c->sec = l && l->sec ? l->sec : &b->gsec;
     c->state = MQ_CONN_NEW;
     snprintf(c->peer, sizeof c->peer, "%s", peer);
+    if (l && l->tls) {
+        mq_err e;
+        if (mq_tls_new(l->tls, fd, NULL, &c->tls, &e)) {
+            mq_blog(b, MQLITE_LOG_WARNING, "TLS connection from %s: %s", peer, e.msg);
+            mq_net_close(fd);
+            mq_free(&b->a, c);
+            return e.code;
+        }
+        c->tls_hs = 1;
+    }
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLIN;
@@ -336,12 +517,20 @@ int mq_conn_accept(mqlite_broker *b, int fd, const char *peer)
         b->conns->prev = c;
     b->conns = c;
     b->nconns++;
+    if (l)
+        l->nconns++;
     c->last_rx_ms = b->now_ms;
     /* MQTT 3.1.1 3.1.4 / 5.0 4.2: a socket that sends no CONNECT in
-     * reasonable time is closed. */
-    c->deadline_ms = b->now_ms + b->o.connect_timeout_ms;
+     * reasonable time is closed; a TLS handshake has its own, shorter,
+     * deadline, so that a peer stalling mid-handshake costs little. */
+    c->deadline_ms = b->now_ms + (c->tls_hs && b->o.tls_handshake_timeout_ms <
+                                                       b->o.connect_timeout_ms
+                                      ? b->o.tls_handshake_timeout_ms
+                                      : b->o.connect_timeout_ms);
     mq_broker_wake_at(b, c->deadline_ms);
-    mq_blog(b, MQLITE_LOG_DEBUG, "new connection from %s", peer);
+    mq_blog(b, MQLITE_LOG_DEBUG, "new %sconnection from %s", c->tls ? "TLS " : "", peer);
+    if (out)
+        *out = c;
     return 0;
 }
 
@@ -356,11 +545,18 @@ static void unlink_conn(mq_conn *c)
         c->next->prev = c->prev;
     c->next = c->prev = NULL;
     b->nconns--;
+    if (c->l)
+        c->l->nconns--;
+    if (c->refuse)
+        b->nrefusing--;
 }
 
 static void close_socket(mq_conn *c)
 {
     write_out(c); /* best effort: a DISCONNECT or CONNACK may be waiting */
+    mq_tls_close(c->tls);
+    c->tls = NULL;
+    c->tls_hs = 0;
     epoll_ctl(c->b->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     mq_net_close(c->fd);
     c->fd = -1;
@@ -378,13 +574,35 @@ static void put_disconnect(mq_conn *c, int reason)
     mq_conn_put_packet(c, &p);
 }
 
+/* Take c off a singly linked list of the broker (next pointer at `link`). */
+static void list_drop(mq_conn **head, mq_conn *c, size_t link)
+{
+    for (mq_conn **pp = head; *pp; pp = (mq_conn **)((char *)*pp + link)) {
+        if (*pp == c) {
+            *pp = *(mq_conn **)((char *)c + link);
+            return;
+        }
+    }
+}
+
 void mq_conn_close(mq_conn *c, int reason, int will, const char *why)
 {
     if (c->state == MQ_CONN_DEAD)
         return;
     mqlite_broker *b = c->b;
+    /* The record is freed at the end of the round: it must not stay on a
+     * list that outlives the round. */
+    if (c->more) {
+        list_drop(&b->more, c, offsetof(mq_conn, more_next));
+        c->more = 0;
+    }
+    if (c->slow) {
+        list_drop(&b->slow, c, offsetof(mq_conn, slow_next));
+        c->slow = 0;
+    }
     if (reason >= 0 && c->version == MQLITE_V5 && c->state == MQ_CONN_ACTIVE)
         put_disconnect(c, reason);
+    mq_auth_conn_gone(c);
     close_socket(c);
     if (c->state == MQ_CONN_ACTIVE) {
         b->st.connected--;
@@ -407,6 +625,7 @@ void mq_conn_shutdown(mq_conn *c)
 {
     if (c->state == MQ_CONN_ACTIVE && c->version == MQLITE_V5)
         put_disconnect(c, 0x8B);
+    mq_auth_conn_gone(c);
     close_socket(c);
     if (c->s)
         c->s->conn = NULL;
@@ -420,6 +639,8 @@ void mq_conn_free(mq_conn *c)
     const mq_alloc *a = &c->b->a;
     mq_buf_free(&c->in, a);
     mq_buf_free(&c->out, a);
+    mq_free(a, c->username);
+    mq_free(a, c->auth_method);
     if (c->aliases) {
         for (uint16_t i = 0; i < c->nalias; i++)
             mq_free(a, (void *)c->aliases[i].p);
@@ -451,10 +672,17 @@ void mq_conn_tick(mqlite_broker *b)
         if (due && b->now_ms >= due) {
             /* 3.1.1 [MQTT-3.1.2-24], 5.0 [MQTT-3.1.2-22]: as if the network
              * failed, so the will is published; 5.0 reason 0x8D. */
-            if (c->state == MQ_CONN_ACTIVE)
+            if (c->state == MQ_CONN_ACTIVE) {
                 mq_conn_close(c, 0x8D, 1, "keep-alive timeout");
-            else
-                mq_conn_close(c, -1, 0, "no CONNECT in time");
+            } else if (c->tls_hs) {
+                b->st.tls_failed++;
+                mq_blog(b, MQLITE_LOG_NOTICE, "TLS connection from %s failed: handshake not "
+                        "complete after %u ms", c->peer, (unsigned)b->o.tls_handshake_timeout_ms);
+                mq_conn_close(c, -1, 0, "TLS handshake timeout");
+            } else {
+                mq_conn_close(c, -1, 0, c->auth ? "authentication not complete in time"
+                                                : "no CONNECT in time");
+            }
         } else {
             mq_broker_wake_at(b, due);
         }

@@ -20,8 +20,25 @@
 #define MQ_CONN_OUT_SOFT (128u * 1024u)
 #define MQ_CONN_OUT_HARD (1024u * 1024u)
 
-/* Take over an accepted socket. 0, or MQLITE_ERR_NOMEM (fd closed). */
-MQ_HIDDEN int mq_conn_accept(mqlite_broker *b, int fd, const char *peer);
+/* Take over a socket accepted on listener l (a TLS listener starts the
+ * handshake). 0 with *out (may be NULL), or an error (fd closed). */
+MQ_HIDDEN int mq_conn_accept(mqlite_broker *b, mq_listener *l, int fd, const char *peer,
+                             mq_conn **out);
+
+/* Handle input held back while the CONNECT waited for the application
+ * (auth.c), and look at the socket again. */
+MQ_HIDDEN void mq_conn_resume(mq_conn *c);
+
+/* Read again from TLS connections whose decrypted input OpenSSL holds
+ * (no epoll event will come for it). */
+MQ_HIDDEN void mq_conn_read_more(mqlite_broker *b);
+
+/* Bytes waiting for an online client: encoded output plus its queue. */
+MQ_HIDDEN size_t mq_conn_backlog(const mq_conn *c);
+
+/* Slow client policy "disconnect": close c at the end of the round (never
+ * while routing). */
+MQ_HIDDEN void mq_conn_mark_slow(mq_conn *c);
 
 /* epoll said: readable (or hung up) / writable. */
 MQ_HIDDEN void mq_conn_on_readable(mq_conn *c);

@@ -3,6 +3,9 @@
  * authentication policy, wills, session take-over / resume / clean start,
  * and the CONNACK with its 5.0 properties.
  */
+#include <stdio.h>
+
+#include "auth.h"
 #include "log.h"
 #include "props.h"
 #include "proto.h"
@@ -12,16 +15,13 @@ typedef struct cprops {
     uint32_t session_expiry;
     uint32_t receive_max;
     uint32_t max_packet;
-    int auth_method;
 } cprops;
 
 static void read_cprops(const mq_packet *p, cprops *cp)
 {
-    mq_prop x;
     cp->session_expiry = mq_props_u32(p->props, MQLITE_PROP_SESSION_EXPIRY, 0);
     cp->receive_max = mq_props_u32(p->props, MQLITE_PROP_RECEIVE_MAX, 65535);
     cp->max_packet = mq_props_u32(p->props, MQLITE_PROP_MAX_PACKET_SIZE, 0);
-    cp->auth_method = mq_props_get(p->props, MQLITE_PROP_AUTH_METHOD, &x);
 }
 
 static void put_connack(mq_conn *c, int present, uint8_t reason, mq_view props)
@@ -37,10 +37,8 @@ static void put_connack(mq_conn *c, int present, uint8_t reason, mq_view props)
     mq_conn_put_packet(c, &k);
 }
 
-/* Refuse the connection: CONNACK with the code for the client's level,
- * then close (3.1.1 [MQTT-3.2.2-4] and 5.0 [MQTT-3.2.2-6]: no session
- * present; 5.0 [MQTT-3.2.2-7]). Returns 0 for the packet handler. */
-static int refuse(mq_conn *c, uint8_t v5_reason, uint8_t v3_reason, mq_view id, const char *why)
+int mq_proto_refuse(mq_conn *c, uint8_t v5_reason, uint8_t v3_reason, mq_view id,
+                    const char *why)
 {
     mq_blog(c->b, MQLITE_LOG_NOTICE, "refused client \"%.*s\" from %s: %s", (int)id.len,
             id.p ? (const char *)id.p : "", c->peer, why);
@@ -72,27 +70,22 @@ static int make_will(mq_conn *c, const mq_packet *p, mq_msg **out)
 }
 
 /* A reason to refuse p before any state changes, or 0. */
-static int refusal(const mq_conn *c, const mq_packet *p, const cprops *cp, uint8_t *v3,
-                   const char **why)
+static int refusal(const mq_conn *c, const mq_packet *p, uint8_t *v3, const char **why)
 {
     const mqlite_broker *b = c->b;
-    *v3 = 0x05;
-    if (cp->auth_method) {
-        *why = "enhanced authentication is not supported";
-        return 0x8C;
-    }
-    if (!b->o.allow_anonymous && !p->has_username) {
-        *why = "anonymous clients are not allowed";
-        return 0x87;
+    *v3 = 0x03;
+    if (c->refuse) {
+        /* Accepted only to say why not (limits, broker.c). */
+        *why = c->refuse == 0x9F ? "connection rate exceeded for this address"
+                                 : "maximum number of connections reached";
+        return c->refuse;
     }
     if (p->will && p->will_qos > b->o.max_qos) {
         *why = "will QoS above the maximum QoS"; /* 5.0 [MQTT-3.2.2-12] */
-        *v3 = 0x03;
         return 0x9B;
     }
     if (p->will && p->will_retain && !b->o.retain_available) {
         *why = "retained will, but retain is not available"; /* 5.0 [MQTT-3.2.2-13] */
-        *v3 = 0x03;
         return 0x9A;
     }
     /* 3.1 requires 1..23 bytes; 3.1.1 [MQTT-3.1.3-8]: empty needs clean 1. */
@@ -126,7 +119,8 @@ static mq_bsess *take_session(mq_conn *c, mq_view id, int clean, int *present)
 }
 
 /* 5.0 CONNACK properties into b->scratch. */
-static int connack_props(mq_conn *c, const char *assigned, int ka_set, int exp_set)
+static int connack_props(mq_conn *c, const char *assigned, int ka_set, int exp_set,
+                         mq_view auth_data)
 {
     mqlite_broker *b = c->b;
     mq_buf *pb = &b->scratch;
@@ -155,6 +149,12 @@ static int connack_props(mq_conn *c, const char *assigned, int ka_set, int exp_s
         rc |= mq_props_put_int(pb, a, MQLITE_PROP_SHARED_SUB_AVAILABLE, 0);
     if (ka_set) /* 5.0 [MQTT-3.1.2-21] */
         rc |= mq_props_put_int(pb, a, MQLITE_PROP_SERVER_KEEPALIVE, c->keepalive_s);
+    /* 5.0 [MQTT-4.12.0-5]: a successful CONNACK repeats the method. */
+    if (c->auth_method) {
+        rc |= mq_props_put_bytes(pb, a, MQLITE_PROP_AUTH_METHOD, mq_view_cstr(c->auth_method));
+        if (auth_data.len)
+            rc |= mq_props_put_bytes(pb, a, MQLITE_PROP_AUTH_DATA, auth_data);
+    }
     return rc ? MQLITE_ERR_NOMEM : 0;
 }
 
@@ -201,22 +201,34 @@ static void resume(mq_conn *c)
 static void log_connect(const mq_conn *c, const mq_packet *p, int present)
 {
     static const char *const names[] = {"3.1", "3.1.1", "5.0"};
+    char how[200] = "";
+    if (c->tls)
+        snprintf(how, sizeof how, ", %s%s%s%s", mq_tls_version_name(c->tls),
+                 c->cert_ok ? " certificate \"" : "", c->cert_ok ? c->cert_cn : "",
+                 c->cert_ok ? "\"" : "");
     mq_blog(c->b, MQLITE_LOG_NOTICE,
-            "client \"%s\" connected from %s (MQTT %s, clean %d, keep-alive %u, session %s)",
+            "client \"%s\" connected from %s (MQTT %s, clean %d, keep-alive %u, session %s%s%s%s%s)",
             c->s->id, c->peer, names[c->version - MQLITE_V31], p->clean_start,
-            (unsigned)c->keepalive_s, present ? "resumed" : "new");
+            (unsigned)c->keepalive_s, present ? "resumed" : "new", c->username ? ", user \"" : "",
+            c->username ? c->username : "", c->username ? "\"" : "", how);
 }
 
 static int accept_session(mq_conn *c, const mq_packet *p, const cprops *cp, mq_view id,
-                          const char *assigned, mq_msg *will)
+                          const char *assigned, mq_msg *will, mq_view auth_data)
 {
     mqlite_broker *b = c->b;
     int present, ka_set, exp_set;
-    mq_bsess *s = take_session(c, id, p->clean_start, &present);
+    char *user = c->username ? mq_memdup0(&b->a, c->username, strlen(c->username)) : NULL;
+    mq_bsess *s = (c->username && !user) ? NULL : take_session(c, id, p->clean_start, &present);
     if (!s) {
+        mq_free(&b->a, user);
         mq_msg_unref(&b->a, will);
-        return refuse(c, 0x88, 0x03, id, "out of memory");
+        return mq_proto_refuse(c, 0x88, 0x03, id, "out of memory");
     }
+    /* ACL identity of the session: of its latest connection (as mosquitto). */
+    mq_free(&b->a, s->username);
+    s->username = user;
+    s->sec = c->sec;
     s->version = c->version;
     s->expiry_s = session_expiry(c, p, cp, &exp_set);
     c->s = s;
@@ -236,8 +248,15 @@ static int accept_session(mq_conn *c, const mq_packet *p, const cprops *cp, mq_v
         mq_broker_wake_at(b, b->now_ms + (uint64_t)c->keepalive_s * 1500u);
     b->st.connected++;
     mq_view props = mq_view_make(NULL, 0);
-    if (c->version == MQLITE_V5 && !connack_props(c, assigned, ka_set, exp_set))
+    if (c->version == MQLITE_V5) {
+        /* Out of memory for the CONNACK properties: refuse, as above. A
+         * CONNACK without them (they used to be left out silently) leaves the
+         * client with wrong limits and no Assigned Client Identifier or Server
+         * Keep Alive (tests/c/test_alloc_fail.c). */
+        if (connack_props(c, assigned, ka_set, exp_set, auth_data))
+            return mq_proto_refuse(c, 0x88, 0x03, id, "out of memory");
         props = mq_view_make(b->scratch.p, b->scratch.len);
+    }
     put_connack(c, present, 0, props);
     log_connect(c, p, present);
     resume(c);
@@ -246,16 +265,21 @@ static int accept_session(mq_conn *c, const mq_packet *p, const cprops *cp, mq_v
 
 int mq_proto_connect(mq_conn *c, const mq_packet *p)
 {
-    mqlite_broker *b = c->b;
-    cprops cp;
     uint8_t v3;
     const char *why = "";
     c->version = p->version;
+    int v5 = refusal(c, p, &v3, &why);
+    if (v5)
+        return mq_proto_refuse(c, (uint8_t)v5, v3, p->client_id, why);
+    return mq_auth_connect(c, p);
+}
+
+int mq_proto_connect_accept(mq_conn *c, const mq_packet *p, mq_view auth_data)
+{
+    mqlite_broker *b = c->b;
+    cprops cp;
     read_cprops(p, &cp);
     mq_view id = p->client_id;
-    int v5 = refusal(c, p, &cp, &v3, &why);
-    if (v5)
-        return refuse(c, (uint8_t)v5, v3, id, why);
     char idbuf[40];
     const char *assigned = NULL;
     if (!id.len) {
@@ -266,8 +290,8 @@ int mq_proto_connect(mq_conn *c, const mq_packet *p)
     }
     mq_msg *will;
     if (make_will(c, p, &will))
-        return refuse(c, 0x88, 0x03, id, "out of memory");
-    return accept_session(c, p, &cp, id, assigned, will);
+        return mq_proto_refuse(c, 0x88, 0x03, id, "out of memory");
+    return accept_session(c, p, &cp, id, assigned, will, auth_data);
 }
 
 void mq_proto_connect_failed(mq_conn *c, int err, const mq_packet *p, const mq_decode_info *info)
@@ -282,15 +306,15 @@ void mq_proto_connect_failed(mq_conn *c, int err, const mq_packet *p, const mq_d
         /* 3.1.1 [MQTT-3.1.2-2]: CONNACK 0x01; 5.0 [MQTT-3.1.2-2]: 0x84. A
          * level above 5 is answered in 5.0's format, anything else in 3.1.1's. */
         c->version = p->version >= MQLITE_V5 ? MQLITE_V5 : MQLITE_V311;
-        refuse(c, 0x84, 0x01, mq_view_make(NULL, 0), why);
+        mq_proto_refuse(c, 0x84, 0x01, mq_view_make(NULL, 0), why);
         return;
     }
     if (p->version == MQLITE_V5 && err != MQLITE_ERR_PROTOCOL_NAME) {
         /* 5.0 [MQTT-3.1.4-1] and 4.13: CONNACK 0x81 / 0x82 / ..., then close. */
         uint8_t r = (uint8_t)mqlite_error_reason(err);
         c->version = MQLITE_V5;
-        refuse(c, mq_reason_valid(MQLITE_PKT_CONNACK, r) ? r : 0x80, 0, mq_view_make(NULL, 0),
-               why);
+        mq_proto_refuse(c, mq_reason_valid(MQLITE_PKT_CONNACK, r) ? r : 0x80, 0,
+                        mq_view_make(NULL, 0), why);
         return;
     }
     /* 3.1.1 [MQTT-3.1.4-1]: close without CONNACK. */

@@ -5,6 +5,7 @@
  */
 #include "proto.h"
 
+#include "auth.h"
 #include "log.h"
 #include "props.h"
 #include "retain.h"
@@ -169,10 +170,20 @@ static int on_publish(mq_conn *c, const mq_packet *p)
             return rc ? rc : mq_conn_put_ack(c, MQLITE_PKT_PUBREC, p->packet_id, 0);
     }
     uint8_t reason = 0;
-    if (is_sys_topic(in.topic)) {
-        /* $SYS belongs to the broker: not routed; 5.0 acks say 0x87. */
+    int sys = is_sys_topic(in.topic);
+    if (sys || !mq_auth_may_publish(c, in.topic)) {
+        /* $SYS belongs to the broker; the ACL may refuse others. Not routed;
+         * 5.0 acks say 0x87 Not authorized, 3.x ones are normal (the
+         * message is dropped, as mosquitto does). */
         reason = c->version == MQLITE_V5 ? 0x87 : 0;
-        mq_blog(b, MQLITE_LOG_INFO, "\"%s\" may not publish to $SYS", c->s->id);
+        if (sys) {
+            mq_blog(b, MQLITE_LOG_INFO, "\"%s\" may not publish to $SYS", c->s->id);
+        } else {
+            b->st.acl_denied++;
+            mq_blog(b, MQLITE_LOG_NOTICE, "ACL: denied PUBLISH from \"%s\" (user \"%s\", %s) to \"%.*s\"",
+                    c->s->id, c->username ? c->username : "", c->peer, (int)in.topic.len,
+                    (const char *)in.topic.p);
+        }
         /* MQTT 5.0 [MQTT-4.3.3-9]: after a failing PUBREC the id is free. */
         if (p->qos == 2 && reason)
             mq_inq_qos2_release(&c->s->inq, p->packet_id);
@@ -230,6 +241,13 @@ static int subscribe_one(mq_conn *c, mq_view f, uint8_t opts, uint32_t subid)
         return v5 ? 0x9E : 0x80;
     if (!b->o.wildcard_subs && mq_topic_has_wildcard(shared ? rest : f))
         return v5 ? 0xA2 : 0x80;
+    if (!mq_auth_may_subscribe(c, shared ? rest : f)) {
+        b->st.acl_denied++;
+        mq_blog(b, MQLITE_LOG_NOTICE, "ACL: denied SUBSCRIBE from \"%s\" (user \"%s\", %s) to \"%.*s\"",
+                c->s->id, c->username ? c->username : "", c->peer, (int)f.len, (const char *)f.p);
+        /* 5.0: 0x87 Not authorized; 3.1.1: 0x80 Failure. */
+        return v5 ? 0x87 : 0x80;
+    }
     uint8_t granted = (opts & MQ_SUB_QOS) < b->o.max_qos ? (opts & MQ_SUB_QOS) : b->o.max_qos;
     int existed;
     if (mq_router_subscribe(b, c->s, f, (uint8_t)((opts & ~MQ_SUB_QOS) | granted), subid,
@@ -360,9 +378,20 @@ int mq_proto_packet(mq_conn *c, const mq_packet *p)
 {
     if (p->type == MQLITE_PKT_CONNECT) {
         /* 3.1.1 and 5.0 [MQTT-3.1.0-2]: a second CONNECT is a violation. */
-        if (c->state != MQ_CONN_NEW)
+        if (c->state != MQ_CONN_NEW || c->auth)
             return MQLITE_ERR_PROTOCOL;
         return mq_proto_connect(c, p);
+    }
+    if (c->state == MQ_CONN_NEW) {
+        /* Authentication in progress: 5.0 [MQTT-3.1.2-30], only AUTH or
+         * DISCONNECT before the CONNACK. */
+        if (p->type == MQLITE_PKT_AUTH)
+            return mq_auth_packet(c, p);
+        if (p->type == MQLITE_PKT_DISCONNECT) {
+            mq_conn_close(c, -1, 0, "DISCONNECT during authentication");
+            return 0;
+        }
+        return MQLITE_ERR_PROTOCOL;
     }
     switch (p->type) {
     case MQLITE_PKT_PUBLISH:
@@ -381,6 +410,8 @@ int mq_proto_packet(mq_conn *c, const mq_packet *p)
         return on_pingreq(c);
     case MQLITE_PKT_DISCONNECT:
         return on_disconnect(c, p);
+    case MQLITE_PKT_AUTH:
+        return mq_auth_packet(c, p);
     default:
         /* AUTH without an Authentication Method in CONNECT (5.0 4.12). */
         return MQLITE_ERR_PROTOCOL;

@@ -27,6 +27,18 @@ MQ_HIDDEN int mq_proto_filter_props(mqlite_broker *b, mq_view in, uint8_t drop1,
 
 /* connect.c */
 MQ_HIDDEN int mq_proto_connect(mq_conn *c, const mq_packet *p);
+
+/* Accept a CONNECT whose authentication succeeded: client identifier,
+ * will, session, CONNACK (5.0: with the Authentication Method in use and
+ * auth_data, when not empty). Returns 0. */
+MQ_HIDDEN int mq_proto_connect_accept(mq_conn *c, const mq_packet *p, mq_view auth_data);
+
+/* Refuse the connection: CONNACK with the code for the client's level,
+ * then close (3.1.1 [MQTT-3.2.2-4] and 5.0 [MQTT-3.2.2-6]: no session
+ * present; 5.0 [MQTT-3.2.2-7]). Logs why with client id and address.
+ * Returns 0 for the packet handler. */
+MQ_HIDDEN int mq_proto_refuse(mq_conn *c, uint8_t v5_reason, uint8_t v3_reason, mq_view id,
+                              const char *why);
 /* The first packet could not be decoded: answer with a CONNACK where the
  * spec asks for one, then close. */
 MQ_HIDDEN void mq_proto_connect_failed(mq_conn *c, int err, const mq_packet *p,

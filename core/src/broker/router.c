@@ -4,6 +4,7 @@
  */
 #include "router.h"
 
+#include "log.h"
 #include "session.h"
 #include "topic.h"
 #include "trie.h"
@@ -331,8 +332,15 @@ static void add_match(mqlite_broker *b, mq_bsub *x, const mq_bsess *from, int sh
         add_subid(b, m, x->subid);
         return;
     }
-    if (match_slot(b, &m))
+    if (match_slot(b, &m)) {
+        /* Out of memory: this session misses the message. Say so, as every
+         * other delivery failure does (it used to vanish without a trace:
+         * tests/c/test_alloc_fail.c). */
+        b->st.dropped++;
+        mq_blog(b, MQLITE_LOG_WARNING, "out of memory: a message to \"%s\" was not delivered",
+                s->id);
         return;
+    }
     if (!shared) {
         s->match_gen = b->match_gen;
         s->match_idx = b->nmatches - 1;

@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 
+#include "auth.h"
 #include "conn.h"
 #include "log.h"
 #include "router.h"
@@ -114,6 +115,7 @@ static void session_free(mqlite_broker *b, mq_bsess *s)
     mq_outq_free(&s->q, &b->a);
     mq_inq_free(&s->inq, &b->a);
     mq_msg_unref(&b->a, s->will);
+    mq_free(&b->a, s->username);
     mq_free(&b->a, s);
 }
 
@@ -141,6 +143,14 @@ static void publish_will(mqlite_broker *b, mq_bsess *s)
      * its publication. */
     if (s->will_has_expiry)
         w->expiry_ms = b->now_ms + (uint64_t)s->will_expiry_s * 1000u;
+    /* The ACL decides when the will is sent (as mosquitto 2.0 does). */
+    if (!mq_auth_session_may_write(s, mq_msg_topic(w))) {
+        b->st.acl_denied++;
+        mq_blog(b, MQLITE_LOG_NOTICE, "ACL: denied will of \"%s\" (user \"%s\") to \"%.*s\"",
+                s->id, s->username ? s->username : "", (int)w->topic_len, (const char *)w->data);
+        mq_msg_unref(&b->a, w);
+        return;
+    }
     mq_blog(b, MQLITE_LOG_INFO, "publishing will of \"%s\" to \"%.*s\"", s->id,
             (int)w->topic_len, (const char *)w->data);
     mq_broker_publish(b, w, s);
@@ -256,6 +266,26 @@ static void flow_set_ids(mqlite_broker *b, mq_flow *f, const uint32_t *ids, uint
     f->nsubids = (uint8_t)n;
 }
 
+/* Slow client policy: 1 when the message is not to be delivered. */
+static int over_backlog(mqlite_broker *b, mq_bsess *s, mq_conn *c, const mq_msg *m, uint8_t qos)
+{
+    if (!b->o.max_backlog_bytes ||
+        mq_conn_backlog(c) + mq_msg_size(m) <= b->o.max_backlog_bytes)
+        return 0;
+    if (b->o.slow_policy == MQ_SLOW_DISCONNECT) {
+        if (!c->slow)
+            mq_blog(b, MQLITE_LOG_NOTICE, "client \"%s\" (%s) is too slow: %zu bytes wait for "
+                    "it; disconnecting", s->id, c->peer, mq_conn_backlog(c));
+        mq_conn_mark_slow(c);
+        return qos == 0; /* QoS 1/2 stay with the session */
+    }
+    if (qos)
+        return 0; /* bounded by max_queued_messages / _bytes */
+    b->st.slow_dropped++;
+    b->st.dropped++;
+    return 1;
+}
+
 void mq_bsess_deliver(mqlite_broker *b, mq_bsess *s, mq_msg *m, uint8_t qos, uint8_t retain,
                       const uint32_t *ids, uint32_t nids)
 {
@@ -264,6 +294,14 @@ void mq_bsess_deliver(mqlite_broker *b, mq_bsess *s, mq_msg *m, uint8_t qos, uin
         return;
     mq_conn *c = s->conn;
     if (!c && qos == 0)
+        return;
+    /* Read access is checked per message, retained and wills included. */
+    if (!mq_auth_may_read(s, mq_msg_topic(m))) {
+        mq_blog(b, MQLITE_LOG_DEBUG, "ACL: \"%s\" may not read \"%.*s\"", s->id,
+                (int)m->topic_len, (const char *)m->data);
+        return;
+    }
+    if (c && over_backlog(b, s, c, m, qos))
         return;
     if (c && qos == 0 && !s->q.queued.count && mq_conn_can_write(c)) {
         /* Too large for the client (5.0 [MQTT-3.1.2-25]) or no memory:
@@ -276,6 +314,8 @@ void mq_bsess_deliver(mqlite_broker *b, mq_bsess *s, mq_msg *m, uint8_t qos, uin
     mq_flow *f = mq_outq_push(&s->q, &b->a, m, qos, retain, 0, &err);
     if (!f) {
         b->st.dropped++;
+        if (c && err == MQLITE_ERR_QUEUE_FULL && b->o.slow_policy == MQ_SLOW_DISCONNECT)
+            mq_conn_mark_slow(c);
         mq_blog(b, MQLITE_LOG_DEBUG, "dropped a message for \"%s\": %s", s->id,
                 mqlite_strerror(err));
         return;

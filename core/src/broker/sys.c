@@ -21,6 +21,14 @@ enum {
     T_BYTES_SENT,
     T_RETAINED,
     T_SUBSCRIPTIONS,
+    T_REFUSED,
+    T_RATE_LIMITED,
+    T_AUTH_FAILED,
+    T_ACL_DENIED,
+    T_TLS_FAILED,
+    T_SLOW_DISCONNECTED,
+    T_SLOW_DROPPED,
+    T_TOO_LARGE,
     T_COUNT
 };
 
@@ -37,6 +45,15 @@ static const char *const topics[T_COUNT] = {
     "$SYS/broker/bytes/sent",
     "$SYS/broker/retained messages/count",
     "$SYS/broker/subscriptions/count",
+    /* mqlite's: what the limits and the security checks refused. */
+    "$SYS/broker/connections/refused",
+    "$SYS/broker/connections/rate_limited",
+    "$SYS/broker/auth/failed",
+    "$SYS/broker/acl/denied",
+    "$SYS/broker/tls/handshakes_failed",
+    "$SYS/broker/clients/slow_disconnected",
+    "$SYS/broker/publish/messages/slow_dropped",
+    "$SYS/broker/packets/too_large",
 };
 
 static uint64_t value_of(const mqlite_broker *b, int t)
@@ -64,6 +81,22 @@ static uint64_t value_of(const mqlite_broker *b, int t)
         return b->nretained;
     case T_SUBSCRIPTIONS:
         return b->st.subscriptions;
+    case T_REFUSED:
+        return b->st.refused_max;
+    case T_RATE_LIMITED:
+        return b->st.refused_rate;
+    case T_AUTH_FAILED:
+        return b->st.auth_failed;
+    case T_ACL_DENIED:
+        return b->st.acl_denied;
+    case T_TLS_FAILED:
+        return b->st.tls_failed;
+    case T_SLOW_DISCONNECTED:
+        return b->st.slow_disconnected;
+    case T_SLOW_DROPPED:
+        return b->st.slow_dropped;
+    case T_TOO_LARGE:
+        return b->st.too_large;
     default:
         return 0;
     }
