@@ -34,6 +34,9 @@ struct mqlite_client {
     uint8_t user_disconnect;  /* no reconnect after mqlite_client_disconnect */
     uint8_t clock_set;
     uint8_t waiting;          /* waiting to reconnect */
+    uint8_t proto_set;        /* MQLITE_OPT_PROTOCOL given (else a store's level wins) */
+    uint8_t store_sync;       /* MQLITE_OPT_STORE_SYNC */
+    uint8_t store_reported;   /* the store's failure was reported in an event */
     char *host;
     int port;
     mq_addrs addrs;
@@ -101,6 +104,7 @@ MQLITE_API mqlite_client *mqlite_client_new_with_allocator(const char *client_id
     c->reconnect_min_ms = 500;
     c->reconnect_max_ms = 30000;
     c->max_events = 100000;
+    c->store_sync = MQ_STORE_SYNC_FULL;
     c->rng = (uint64_t)(uintptr_t)c ^ mq_net_now_ms() ^ 0x9e3779b97f4a7c15ull;
     return c;
 }
@@ -122,6 +126,9 @@ MQLITE_API void mqlite_client_free(mqlite_client *c)
     if (!ok(c))
         return;
     drop_transport(c);
+    /* The store keeps the session for the next process: commit what is
+     * pending and close it (nothing is deleted). */
+    mq_store_close(mq_session_detach_store(&c->s));
     mq_event_free(&c->a, c->cur);
     mq_session_free(&c->s);
     mq_net_addrs_free(&c->a, &c->addrs);
@@ -203,6 +210,7 @@ static const int_opt int_opts[] = {
     {MQLITE_OPT_REQUEST_RESPONSE_INFO, "MQLITE_OPT_REQUEST_RESPONSE_INFO", 0, 1},
     {MQLITE_OPT_MAX_EVENTS, "MQLITE_OPT_MAX_EVENTS", 1, 100000000},
     {MQLITE_OPT_TRACE, "MQLITE_OPT_TRACE", 0, 1},
+    {MQLITE_OPT_STORE_SYNC, "MQLITE_OPT_STORE_SYNC", 1, 2},
 };
 
 static const int_opt *find_int_opt(int32_t id)
@@ -229,7 +237,10 @@ MQLITE_API int32_t mqlite_client_set_int(mqlite_client *c, int32_t option, int64
                           "reconnect)", o->name);
     mq_session_cfg *g = &c->s.cfg;
     switch (option) {
-    case MQLITE_OPT_PROTOCOL: g->version = (uint8_t)v; break;
+    case MQLITE_OPT_PROTOCOL:
+        g->version = (uint8_t)v;
+        c->proto_set = 1;
+        break;
     case MQLITE_OPT_KEEPALIVE_S: g->keepalive_s = (uint16_t)v; break;
     case MQLITE_OPT_CLEAN_START: g->clean_start = (uint8_t)v; break;
     case MQLITE_OPT_SESSION_EXPIRY_S: g->session_expiry_s = (uint32_t)v; break;
@@ -262,6 +273,11 @@ MQLITE_API int32_t mqlite_client_set_int(mqlite_client *c, int32_t option, int64
     case MQLITE_OPT_REQUEST_PROBLEM_INFO: g->request_problem_info = (uint8_t)v; break;
     case MQLITE_OPT_REQUEST_RESPONSE_INFO: g->request_response_info = (uint8_t)v; break;
     case MQLITE_OPT_TRACE: g->trace = (uint8_t)v; break;
+    case MQLITE_OPT_STORE_SYNC:
+        c->store_sync = (uint8_t)v;
+        if (c->s.store)
+            mq_store_set_sync(c->s.store, (int)v);
+        break;
     default: c->max_events = (uint32_t)v; break; /* MQLITE_OPT_MAX_EVENTS */
     }
     return 0;
@@ -297,6 +313,7 @@ MQLITE_API int64_t mqlite_client_get_int(mqlite_client *c, int32_t option)
     case MQLITE_OPT_REQUEST_RESPONSE_INFO: return g->request_response_info;
     case MQLITE_OPT_MAX_EVENTS: return c->max_events;
     case MQLITE_OPT_TRACE: return c->s.cfg.trace;
+    case MQLITE_OPT_STORE_SYNC: return c->store_sync;
     default:
         return mq_err_set(&c->err, MQLITE_ERR_OPTION, "unknown integer option %d", (int)option);
     }
@@ -322,11 +339,67 @@ static int set_cstr(mqlite_client *c, char **dst, const void *v, size_t len, int
     return 0;
 }
 
+/* MQLITE_OPT_STORE_PATH: open (or, with NULL, close) the persistent store. */
+static int32_t set_store(mqlite_client *c, const char *v, size_t len)
+{
+    if (!idle(c))
+        return mq_err_set(&c->err, MQLITE_ERR_STATE,
+                          "MQLITE_OPT_STORE_PATH: set it while no connection is under way");
+    if (!v) {
+        mq_store *st = mq_session_detach_store(&c->s);
+        int rc = st ? mq_store_commit(st, 1, &c->err) : 0;
+        mq_store_close(st);
+        c->store_reported = 0;
+        return rc;
+    }
+    if (c->s.store)
+        return mq_err_set(&c->err, MQLITE_ERR_STATE,
+                          "a store is already open (\"%.200s\"): set MQLITE_OPT_STORE_PATH to NULL "
+                          "first", mq_store_path(c->s.store));
+    if (len == 0 || memchr(v, 0, len))
+        return mq_err_set(&c->err, MQLITE_ERR_INVALID,
+                          "MQLITE_OPT_STORE_PATH: need a file path without NUL bytes");
+    char *path = mq_memdup0(&c->a, v, len);
+    if (!path)
+        return mq_err_code(&c->err, MQLITE_ERR_NOMEM);
+    mq_store *st = NULL;
+    int rc = mq_store_open(&c->a, path, c->s.cfg.client_id, &st, &c->err);
+    mq_free(&c->a, path);
+    if (rc)
+        return rc;
+    mq_store_set_sync(st, c->store_sync);
+    /* The store names the client: an empty identifier takes its own. */
+    const char *id = mq_store_client_id(st);
+    char *idcopy = NULL;
+    if (!*c->s.cfg.client_id && !(idcopy = mq_memdup0(&c->a, id, strlen(id)))) {
+        mq_store_close(st);
+        return mq_err_code(&c->err, MQLITE_ERR_NOMEM);
+    }
+    rc = mq_session_attach_store(&c->s, st);
+    if (rc) {
+        mq_free(&c->a, idcopy);
+        mq_store_close(st);
+        return from_session(c, rc);
+    }
+    if (idcopy) {
+        mq_free(&c->a, c->s.cfg.client_id);
+        c->s.cfg.client_id = idcopy;
+    }
+    if (!c->proto_set && mq_store_protocol(st) >= MQLITE_V31 && mq_store_protocol(st) <= MQLITE_V5)
+        c->s.cfg.version = (uint8_t)mq_store_protocol(st);
+    c->store_reported = 0;
+    return 0;
+}
+
 MQLITE_API int32_t mqlite_client_set_bytes(mqlite_client *c, int32_t option, const void *v,
                                            size_t len)
 {
     if (!ok(c))
         return MQLITE_ERR_MISUSE;
+    if (!v && len)
+        return mq_err_set(&c->err, MQLITE_ERR_INVALID, "value is NULL but len is %zu", len);
+    if (option == MQLITE_OPT_STORE_PATH)
+        return set_store(c, v, len);
     if (option < MQLITE_OPT_CLIENT_ID || option > MQLITE_OPT_WILL_PAYLOAD)
         return mq_err_set(&c->err, MQLITE_ERR_OPTION, "unknown string option %d", (int)option);
     if (!v && len)
@@ -349,6 +422,13 @@ MQLITE_API int32_t mqlite_client_set_bytes(mqlite_client *c, int32_t option, con
         int rc = mq_topic_check_name(view, &msg);
         if (rc)
             return mq_err_set(&c->err, rc, "will topic: %s", msg ? msg : mqlite_strerror(rc));
+    }
+    if (option == MQLITE_OPT_CLIENT_ID && c->s.store) {
+        const char *sid = mq_store_client_id(c->s.store);
+        if (!v || strlen(sid) != len || memcmp(sid, v, len) != 0)
+            return mq_err_set(&c->err, MQLITE_ERR_CLIENT_ID,
+                              "the store \"%.200s\" belongs to client \"%.60s\": the identifier "
+                              "cannot change while it is open", mq_store_path(c->s.store), sid);
     }
     switch (option) {
     case MQLITE_OPT_CLIENT_ID:
@@ -411,7 +491,8 @@ static uint32_t jitter(mqlite_client *c, uint32_t ms)
 
 static void schedule_reconnect(mqlite_client *c, uint64_t now)
 {
-    if (!c->reconnect || c->user_disconnect || !c->host)
+    if (!c->reconnect || c->user_disconnect || !c->host ||
+        (c->s.store && mq_store_failed(c->s.store)))
         return;
     uint32_t b = c->backoff_ms ? c->backoff_ms * 2 : c->reconnect_min_ms;
     if (b > c->reconnect_max_ms)
@@ -499,6 +580,9 @@ MQLITE_API int32_t mqlite_client_connect(mqlite_client *c, const char *host, int
     if (!host || !*host || port < 1 || port > 65535)
         return mq_err_set(&c->err, MQLITE_ERR_INVALID, "need a host and a port 1..65535 (got %s:%d)",
                           host ? host : "(null)", (int)port);
+    if (c->s.store && mq_store_failed(c->s.store))
+        return mq_err_set(&c->err, MQLITE_ERR_IO, "%s; the client does not connect again",
+                          mq_store_errmsg(c->s.store));
     char *h = mq_memdup0(&c->a, host, strlen(host));
     if (!h)
         return mq_err_code(&c->err, MQLITE_ERR_NOMEM);
@@ -542,12 +626,30 @@ MQLITE_API int32_t mqlite_client_disconnect(mqlite_client *c, int32_t reason)
     return mqlite_client_disconnect_expiry(c, reason, -1);
 }
 
+/* Commit the store's pending changes before any byte that depends on them
+ * leaves (store.h). 0, or MQLITE_ERR_IO: nothing may be sent. */
+static int store_sync(mqlite_client *c)
+{
+    mq_store *st = c->s.store;
+    if (!st || (!mq_store_pending(st) && !mq_store_failed(st)))
+        return 0;
+    if (mq_store_commit(st, 0, &c->err) == 0)
+        return 0;
+    if (!c->store_reported) {
+        c->store_reported = 1;
+        mq_session_event(&c->s, MQLITE_EVENT_ERROR, MQLITE_ERR_IO, c->err.msg);
+    }
+    return MQLITE_ERR_IO;
+}
+
 /* Write what the session has for the socket. 0 or an error (connection lost). */
 static int flush(mqlite_client *c, uint64_t now)
 {
     mq_buf *o = &c->s.outbuf;
     size_t off = 0;
-    int rc = 0;
+    int rc = store_sync(c);
+    if (rc)
+        return rc;
     while (off < o->len) {
         long n = mq_net_write(c->fd, o->p + off, o->len - off);
         if (n == MQLITE_ERR_AGAIN)
@@ -906,6 +1008,8 @@ MQLITE_API size_t mqlite_client_take_output(mqlite_client *c, void *buf, size_t 
     mq_buf *o = &c->s.outbuf;
     if (o->len < cap)
         mq_session_pump(&c->s, cap, now_of(c));
+    if (store_sync(c))
+        return 0;
     size_t n = o->len < cap ? o->len : cap;
     if (n == 0)
         return 0; /* o->p may be NULL: memcpy(buf, NULL, 0) is undefined (UBSan) */

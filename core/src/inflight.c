@@ -290,6 +290,42 @@ mq_flow *mq_outq_push(mq_outq *q, const mq_alloc *a, mq_msg *msg, uint8_t qos, u
     return f;
 }
 
+mq_flow *mq_outq_restore(mq_outq *q, const mq_alloc *a, mq_msg *msg, uint8_t qos,
+                         uint8_t retain, uint16_t pid, uint8_t state, uint8_t sent, int *err)
+{
+    *err = 0;
+    if ((qos && (pid == 0 || mq_outq_pid_in_use(q, pid))) ||
+        (state == MQ_FLOW_RELEASED && qos != 2)) {
+        *err = MQLITE_ERR_INVALID;
+        return NULL;
+    }
+    mq_flow *f = mq_calloc(a, sizeof *f);
+    if (!f) {
+        *err = MQLITE_ERR_NOMEM;
+        return NULL;
+    }
+    if (qos && mq_pidmap_put(&q->pids, a, pid, f)) {
+        mq_free(a, f);
+        *err = MQLITE_ERR_NOMEM;
+        return NULL;
+    }
+    f->msg = mq_msg_ref(msg);
+    f->pid = qos ? pid : 0;
+    f->qos = qos;
+    f->retain = retain;
+    f->sent = sent;
+    if (state == MQ_FLOW_RELEASED) {
+        f->state = MQ_FLOW_RELEASED;
+        f->sent = 1;
+        mq_flist_append(&q->inflight, f);
+    } else {
+        f->state = MQ_FLOW_QUEUED;
+        mq_flist_append(&q->queued, f);
+        q->queued_bytes += mq_flow_bytes(f);
+    }
+    return f;
+}
+
 mq_flow *mq_outq_next(mq_outq *q)
 {
     mq_flow *f = q->queued.head;

@@ -142,6 +142,19 @@ MQ_HIDDEN mq_flow *mq_outq_push(mq_outq *q, const mq_alloc *a, mq_msg *msg, uint
                                 uint8_t retain, int force, int *err);
 
 /*
+ * mq_outq_restore - put back a flow read from durable storage (client store,
+ * broker persistence) with its packet identifier `pid` (QoS > 0), beyond
+ * the queue limits: state MQ_FLOW_RELEASED goes to the in-flight list (its
+ * PUBREL is re-sent on resume), anything else to the end of the queue with
+ * `sent` deciding DUP. Returns the flow, or NULL with *err =
+ * MQLITE_ERR_INVALID (pid 0 or already in use, RELEASED without QoS 2) or
+ * MQLITE_ERR_NOMEM.
+ */
+MQ_HIDDEN mq_flow *mq_outq_restore(mq_outq *q, const mq_alloc *a, mq_msg *msg, uint8_t qos,
+                                   uint8_t retain, uint16_t pid, uint8_t state, uint8_t sent,
+                                   int *err);
+
+/*
  * mq_outq_next - the next queued flow that may be sent now, moved into the
  * in-flight list (QoS > 0, state PUBLISHED) or unlinked (QoS 0: the caller
  * sends and frees it). NULL when the queue is empty or the window is full.

@@ -460,6 +460,8 @@ int mq_session_begin(mq_session *s, uint64_t now)
         return rc;
     s->state = MQ_SS_CONNECTING;
     s->connect_deadline = now + c->connect_timeout_ms;
+    if (s->store)
+        mq_store_set_protocol(s->store, s->version);
     s->last_recv = now;
     return 0;
 }
@@ -523,6 +525,8 @@ static void session_not_present(mq_session *s, uint64_t now)
                  * missing. Reporting it lost would invite a re-publish,
                  * and a duplicate at QoS 2. */
                 mq_outq_remove(&s->out, f);
+                if (s->store)
+                    mq_store_out_del(s->store, f);
                 mq_event *ev = ev_text(s, MQLITE_EVENT_PUBLISHED, 0, mq_view_make(NULL, 0),
                                        "message %u accepted by the server (PUBREC); its new "
                                        "session has no state left to complete with PUBCOMP",
@@ -534,6 +538,8 @@ static void session_not_present(mq_session *s, uint64_t now)
                 mq_flow_free(&s->a, f);
             } else if (f->sent) {
                 mq_outq_remove(&s->out, f);
+                if (s->store)
+                    mq_store_out_del(s->store, f);
                 mq_event *ev = ev_message(s, MQLITE_EVENT_PUBLISH_LOST, mq_msg_topic(f->msg),
                                           mq_msg_payload(f->msg), mq_msg_props(f->msg));
                 if (ev) {
@@ -548,6 +554,8 @@ static void session_not_present(mq_session *s, uint64_t now)
             f = next;
         }
     }
+    if (s->store && mq_inq_count(&s->in))
+        mq_store_in_clear(s->store);
     mq_inq_free(&s->in, &s->a);
     if (!s->cfg.resubscribe)
         return;
@@ -726,6 +734,10 @@ static int on_publish(mq_session *s, const mq_packet *p, uint64_t now)
             mq_inq_qos2_release(&s->in, p->packet_id);
             return rc;
         }
+        /* Critical: the id is durable before the PUBREC leaves, so that a
+         * re-sent PUBLISH after a crash is recognised as such. */
+        if (s->store)
+            mq_store_in_add(s->store, p->packet_id);
     }
     return send_simple(s, MQLITE_PKT_PUBREC, p->packet_id, 0, now);
 }
@@ -738,9 +750,18 @@ static int on_pub_ack(mq_session *s, const mq_packet *p, uint64_t now)
 {
     mq_flow *f = NULL;
     int rc = mq_outq_ack(&s->out, p->type, p->packet_id, p->reason, &f);
-    if (rc == MQ_ACK_PUBREL)
+    if (rc == MQ_ACK_PUBREL) {
+        /* Critical: once the PUBREL is out, the server may forget the id,
+         * and a PUBLISH re-sent after a crash would be a new message. The
+         * owner commits before these bytes leave. */
+        if (s->store)
+            mq_store_out_state(s->store, mq_pidmap_get(&s->out.pids, p->packet_id),
+                               MQ_STORE_RELEASED);
         return send_simple(s, MQLITE_PKT_PUBREL, p->packet_id, 0, now);
+    }
     if (rc == MQ_ACK_DONE) {
+        if (s->store)
+            mq_store_out_del(s->store, f);
         /* 5.0 3.7.2.1: PUBCOMP 0x92 "is not an error during recovery" (the
          * answer to a PUBREL re-sent on resume); the server accepted the
          * message with its PUBREC, so a PUBCOMP never fails the delivery
@@ -768,6 +789,8 @@ static int on_pub_ack(mq_session *s, const mq_packet *p, uint64_t now)
 static int on_pubrel(mq_session *s, const mq_packet *p, uint64_t now)
 {
     int held = mq_inq_qos2_release(&s->in, p->packet_id);
+    if (held && s->store)
+        mq_store_in_del(s->store, p->packet_id);
     return send_simple(s, MQLITE_PKT_PUBCOMP, p->packet_id, held ? 0 : 0x92, now);
 }
 
@@ -830,10 +853,15 @@ static void track_subs(mq_session *s, const mq_ctl *c, const mq_packet *ack)
     uint8_t opts;
     for (uint32_t i = 0; mq_list_next(&req, &off, &f, &opts); i++) {
         uint8_t code = i < ack->count ? ack->list.p[i] : 0;
-        if (c->type == MQLITE_PKT_SUBSCRIBE && code < 0x80)
+        if (c->type == MQLITE_PKT_SUBSCRIBE && code < 0x80) {
             sub_record(s, f, opts, subid);
-        else if (c->type == MQLITE_PKT_UNSUBSCRIBE && code < 0x80)
+            if (s->store)
+                mq_store_sub_put(s->store, f, opts, subid);
+        } else if (c->type == MQLITE_PKT_UNSUBSCRIBE && code < 0x80) {
             sub_remove(s, f);
+            if (s->store)
+                mq_store_sub_del(s->store, f);
+        }
     }
 }
 
@@ -1086,6 +1114,8 @@ static void fail_flow(mq_session *s, mq_flow *f, int32_t err, const char *why)
 {
     if (f->qos) {
         mq_outq_remove(&s->out, f);
+        if (s->store)
+            mq_store_out_del(s->store, f);
         mq_event *ev = ev_text(s, MQLITE_EVENT_PUBLISHED, err, mq_view_make(NULL, 0),
                                "message %u not sent: %s", f->pid, why);
         if (ev) {
@@ -1138,6 +1168,10 @@ static int send_flow(mq_session *s, mq_flow *f, uint64_t now)
     s->outbuf.len += mq_encode_write(&p, s->outbuf.p + s->outbuf.len);
     trace(s, s->outbuf.p + start, s->outbuf.len - start, 1);
     s->last_sent = now;
+    /* Not critical: a message the store still calls queued is re-sent
+     * without DUP, which the server's QoS 2 state absorbs all the same. */
+    if (s->store && !f->sent)
+        mq_store_out_state(s->store, f, MQ_STORE_PUBLISHED);
     f->sent = 1;
     if (f->qos == 0)
         mq_flow_free(&s->a, f);
@@ -1205,6 +1239,9 @@ int mq_session_publish(mq_session *s, mq_view topic, mq_view payload, int qos, i
     int rc = check_publish(s, topic, qos, retain, props);
     if (rc)
         return rc;
+    if (s->store && mq_store_failed(s->store))
+        return mq_err_set(&s->err, MQLITE_ERR_IO, "%s; nothing is accepted any more",
+                          mq_store_errmsg(s->store));
     /* Size check against what the packet will be on the wire. The size is
      * exact (a PUBLISH we send never carries a Topic Alias): an estimate
      * with 4-byte length fields refused packets that fit the server's
@@ -1236,6 +1273,16 @@ int mq_session_publish(mq_session *s, mq_view topic, mq_view payload, int qos, i
                               (unsigned)s->out.queued.count,
                               (unsigned long long)s->out.queued_bytes);
         return mq_err_code(&s->err, err);
+    }
+    /* "Acknowledged means durable": with a store, a QoS 1/2 message is
+     * committed (at the configured sync level) before this returns. */
+    if (s->store && qos) {
+        mq_store_out_add(s->store, f);
+        if (mq_store_commit(s->store, 1, &s->err)) {
+            mq_outq_remove(&s->out, f);
+            mq_flow_free(&s->a, f);
+            return MQLITE_ERR_IO;
+        }
     }
     if (pid)
         *pid = f->pid;
@@ -1336,4 +1383,79 @@ int mq_session_disconnect(mq_session *s, int reason, int64_t expiry_override, ui
     s->disconnect_sent = 1;
     s->state = MQ_SS_DISCONNECTING;
     return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Durable state (store.h)
+ * --------------------------------------------------------------------- */
+
+static int restore_out(void *ud, const mq_store_out *r)
+{
+    mq_session *s = ud;
+    mq_msg *m = mq_msg_new(&s->a, r->topic, r->props, r->payload, r->qos, r->retain);
+    if (!m)
+        return mq_err_code(&s->err, MQLITE_ERR_NOMEM);
+    int err;
+    mq_flow *f = mq_outq_restore(&s->out, &s->a, m, r->qos, r->retain, r->pid,
+                                 r->state == MQ_STORE_RELEASED ? MQ_FLOW_RELEASED : MQ_FLOW_QUEUED,
+                                 r->state != MQ_STORE_QUEUED, &err);
+    mq_msg_unref(&s->a, m);
+    if (!f)
+        return err == MQLITE_ERR_NOMEM
+                   ? mq_err_code(&s->err, err)
+                   : mq_err_set(&s->err, MQLITE_ERR_IO,
+                                "client store: two outgoing messages with packet id %u (row %lld)",
+                                (unsigned)r->pid, (long long)r->seq);
+    f->token = (uint64_t)r->seq;
+    return 0;
+}
+
+static int restore_in(void *ud, uint16_t pid)
+{
+    mq_session *s = ud;
+    return mq_inq_qos2_begin(&s->in, &s->a, pid) < 0 ? mq_err_code(&s->err, MQLITE_ERR_NOMEM) : 0;
+}
+
+static int restore_sub(void *ud, mq_view f, uint8_t options, uint32_t subid)
+{
+    sub_record(ud, f, options, subid);
+    return 0;
+}
+
+static void forget_state(mq_session *s)
+{
+    mq_outq_free(&s->out, &s->a);
+    mq_inq_free(&s->in, &s->a);
+    for (mq_sub *u = s->subs, *n; u; u = n) {
+        n = u->next;
+        mq_free(&s->a, u);
+    }
+    s->subs = NULL;
+}
+
+int mq_session_attach_store(mq_session *s, mq_store *st)
+{
+    if (s->store)
+        return mq_err_set(&s->err, MQLITE_ERR_STATE, "a store is already attached");
+    if (s->out.queued.count || s->out.inflight.count || mq_inq_count(&s->in) || s->subs)
+        return mq_err_set(&s->err, MQLITE_ERR_STATE,
+                          "the client already holds state (%u queued, %u in flight, %u incoming "
+                          "QoS 2 ids%s): set the store before publishing or subscribing",
+                          (unsigned)s->out.queued.count, (unsigned)s->out.inflight.count,
+                          (unsigned)mq_inq_count(&s->in), s->subs ? ", subscriptions" : "");
+    mq_store_loader l = {s, restore_out, restore_in, restore_sub};
+    int rc = mq_store_load(st, &l, &s->err);
+    if (rc) {
+        forget_state(s);
+        return rc;
+    }
+    s->store = st;
+    return 0;
+}
+
+mq_store *mq_session_detach_store(mq_session *s)
+{
+    mq_store *st = s->store;
+    s->store = NULL;
+    return st;
 }

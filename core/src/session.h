@@ -25,6 +25,7 @@
 #include "common.h"
 #include "inflight.h"
 #include "props.h"
+#include "store.h"
 
 /* ---- events ---- */
 
@@ -131,6 +132,10 @@ typedef struct mq_session {
     uint8_t oom_queued;
     uint32_t msgs_in;           /* statistics */
     mq_err err;                 /* message of the last failing request */
+    /* durable state (store.h); NULL = memory only. The engine records
+     * every change of the state that outlives a connection in it; the
+     * owner commits before bytes leave (mq_store_commit). */
+    mq_store *store;
 } mq_session;
 
 MQ_HIDDEN void mq_session_init(mq_session *s, const mq_alloc *a);
