@@ -23,6 +23,10 @@ const char cli_common_help[] =
     "  -u USER, -P PASS user name and password\n"
     "  -c               persistent session (clean session / clean start off)\n"
     "  -x SECS          5.0 session expiry interval\n"
+    "  --store FILE     persistent store (SQLite): queued and in-flight QoS 1/2\n"
+    "                   messages and received QoS 2 ids survive a crash or restart;\n"
+    "                   implies -c (and -x 86400 with -V 5 unless -x is given); the\n"
+    "                   client id is the store's unless -i is given\n"
     "  --will-topic T, --will-payload P, --will-qos Q, --will-retain\n"
     "  -d               print every packet sent and received (to stderr)\n"
     "  --quiet          no error messages\n"
@@ -65,7 +69,7 @@ int cli_parse_common(cli_opts *o, int argc, char **argv, int *i, const char *cmd
     const char *a = argv[*i];
     static const char *const with_value[] = {"-h", "-p", "-t", "-q", "-i", "-I", "-k", "-V",
                                              "-u", "-P", "-x", "--will-topic",
-                                             "--will-payload", "--will-qos"};
+                                             "--will-payload", "--will-qos", "--store"};
     int takes = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
         if (!strcmp(a, with_value[k]))
@@ -128,6 +132,8 @@ int cli_parse_common(cli_opts *o, int argc, char **argv, int *i, const char *cmd
         if (parse_int(v, 0, 4294967295L, &n))
             goto bad;
         o->session_expiry = n;
+    } else if (!strcmp(a, "--store")) {
+        o->store = v;
     } else if (!strcmp(a, "--will-topic")) {
         o->will_topic = v;
     } else {
@@ -158,14 +164,28 @@ mqlite_client *cli_client(const cli_opts *o, const char *cmd)
             snprintf(idbuf, sizeof idbuf, "mqlite-%s-%ld", cmd, (long)getpid());
         id = idbuf;
     }
+    /* An existing store names its client: without -i, take its identifier. */
+    if (o->store && !o->id && access(o->store, F_OK) == 0)
+        id = "";
     mqlite_client *c = mqlite_client_new(id);
     if (!c) {
         fprintf(stderr, "mqlite %s: out of memory\n", cmd);
         return NULL;
     }
+    if (o->store) {
+        if (mqlite_client_set_str(c, MQLITE_OPT_STORE_PATH, o->store) < 0) {
+            fprintf(stderr, "mqlite %s: --store: %s\n", cmd, mqlite_client_errmsg(c));
+            mqlite_client_free(c);
+            return NULL;
+        }
+        /* A store is only worth its session: the server must keep it too. */
+        SET(mqlite_client_set_int(c, MQLITE_OPT_CLEAN_START, 0));
+        if (o->session_expiry < 0 && o->version == MQLITE_V5)
+            SET(mqlite_client_set_int(c, MQLITE_OPT_SESSION_EXPIRY_S, 86400));
+    }
     SET(mqlite_client_set_int(c, MQLITE_OPT_PROTOCOL, o->version));
     SET(mqlite_client_set_int(c, MQLITE_OPT_KEEPALIVE_S, o->keepalive));
-    SET(mqlite_client_set_int(c, MQLITE_OPT_CLEAN_START, o->clean));
+    SET(mqlite_client_set_int(c, MQLITE_OPT_CLEAN_START, o->store ? 0 : o->clean));
     if (o->session_expiry >= 0)
         SET(mqlite_client_set_int(c, MQLITE_OPT_SESSION_EXPIRY_S, o->session_expiry));
     if (o->username)

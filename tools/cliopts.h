@@ -28,6 +28,7 @@ typedef struct cli_opts {
     const char *topics[64];
     int ntopics;
     int verbose;        /* sub -v */
+    const char *store;  /* --store FILE: the client's persistent store */
 } cli_opts;
 
 /* Result of cli_parse_common for one argument. */

@@ -27,6 +27,7 @@ typedef struct pub_state {
 static void usage(FILE *out)
 {
     fprintf(out, "usage: mqlite pub -t TOPIC (-m MSG | -f FILE | -l | -s | -n) [options]\n"
+                 "       mqlite pub --store FILE [options]   (send what the store holds)\n"
                  "Publish messages; same flags as mosquitto_pub.\n\n"
                  "  -m MSG           message payload\n"
                  "  -f FILE          send FILE's content as one message\n"
@@ -257,8 +258,11 @@ int cmd_pub(int argc, char **argv)
         }
     }
     int sources = !!st.message + !!st.file + st.null_msg + st.stdin_lines + st.stdin_whole;
-    if (st.o.ntopics != 1 || sources != 1) {
-        fprintf(stderr, "mqlite pub: need exactly one -t TOPIC and one of -m, -f, -l, -s, -n\n");
+    /* With --store and nothing to send: deliver what the store still holds. */
+    int resume_only = st.o.store && sources == 0 && st.o.ntopics == 0;
+    if (!resume_only && (st.o.ntopics != 1 || sources != 1)) {
+        fprintf(stderr, "mqlite pub: need exactly one -t TOPIC and one of -m, -f, -l, -s, -n "
+                        "(or --store FILE alone, to send what the store still holds)\n");
         return 2;
     }
     mqlite_client *c = cli_client(&st.o, "pub");

@@ -718,6 +718,10 @@ typedef struct mqlite_event mqlite_event;
 #define MQLITE_OPT_MAX_EVENTS 23         /* events held before reading stops (flow control); default 100000 */
 #define MQLITE_OPT_TRACE 24              /* 0/1: an MQLITE_EVENT_TRACE per packet sent or
                                             received; default 0 */
+#define MQLITE_OPT_STORE_SYNC 25         /* with MQLITE_OPT_STORE_PATH: 2 = a publish
+                                            returns after fsync (survives power loss), 1 = after
+                                            the write (survives a crash of the process);
+                                            default 2 */
 
 /* String and byte options (mqlite_client_set_str / mqlite_client_set_bytes). */
 #define MQLITE_OPT_CLIENT_ID 40      /* default: the id given to mqlite_client_new */
@@ -725,6 +729,11 @@ typedef struct mqlite_event mqlite_event;
 #define MQLITE_OPT_PASSWORD 42       /* bytes; default: none */
 #define MQLITE_OPT_WILL_TOPIC 43     /* setting it enables the will; NULL removes it */
 #define MQLITE_OPT_WILL_PAYLOAD 44   /* bytes; default empty */
+#define MQLITE_OPT_STORE_PATH 45     /* persistent store: an SQLite file (WAL) that keeps
+                                        the outgoing queue, QoS 1/2 in flight, received QoS 2
+                                        ids and subscriptions across process restarts; opened
+                                        (and loaded) when set, NULL closes it; default none.
+                                        See docs/persistence.md */
 
 /* Property lists (mqlite_client_set_props). */
 #define MQLITE_OPT_CONNECT_PROPS 60  /* extra CONNECT properties (e.g. user properties) */

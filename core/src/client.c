@@ -958,6 +958,12 @@ MQLITE_API const mqlite_event *mqlite_client_next_event(mqlite_client *c)
     if (!ok(c))
         return NULL;
     mq_event_free(&c->a, c->cur);
+    /* A message is handed over only once what it changed in the store
+     * (an incoming QoS 2 id) is committed: a crash after this cannot
+     * deliver it a second time. A failing commit is reported as an event
+     * of its own (store_sync). */
+    if (c->s.store && mq_store_pending(c->s.store))
+        store_sync(c);
     c->cur = mq_session_pop_event(&c->s);
     if (c->cur && c->cur->type == MQLITE_EVENT_CONNECTED)
         c->backoff_ms = 0;

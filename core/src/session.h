@@ -195,4 +195,16 @@ MQ_HIDDEN int mq_session_event(mq_session *s, int32_t type, int32_t error, const
  * ran out (a later call tries again). */
 MQ_HIDDEN const mqlite_props *mq_event_props(mq_event *ev);
 
+/*
+ * mq_session_attach_store - load the state `st` holds (outgoing messages,
+ * incoming QoS 2 ids, subscriptions) into a session that holds none yet,
+ * and record every later change of that state in it. 0; MQLITE_ERR_STATE
+ * (a store is attached, or the session already holds state);
+ * MQLITE_ERR_IO (an invalid row); MQLITE_ERR_NOMEM. On failure nothing is
+ * loaded and st stays the caller's.
+ */
+MQ_HIDDEN int mq_session_attach_store(mq_session *s, mq_store *st);
+/* Detach and return the store (NULL when none); the state stays loaded. */
+MQ_HIDDEN mq_store *mq_session_detach_store(mq_session *s);
+
 #endif

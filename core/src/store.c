@@ -400,18 +400,19 @@ int mq_db_commit(mq_db *d, int full, mq_err *err)
 {
     if (d->failed)
         return MQLITE_ERR_IO;
-    if (!d->in_tx)
-        return 0;
-    /* synchronous is per connection and read at commit time: switch it
-     * only when the level changes. */
+    if (d->in_tx) {
+        if (mq_db_step_done(d, d->commit, err))
+            goto fail;
+        d->in_tx = 0;
+    }
+    /* PRAGMA synchronous cannot change inside a transaction (SQLite:
+     * "Safety level may not be changed inside a transaction"), so a new
+     * level applies from the next commit on. */
     if (!full != !d->sync_full) {
         if (mq_db_step_done(d, full ? d->sync_full_st : d->sync_normal, err))
             goto fail;
         d->sync_full = (uint8_t)(full != 0);
     }
-    if (mq_db_step_done(d, d->commit, err))
-        goto fail;
-    d->in_tx = 0;
     return 0;
 fail:
     sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
@@ -506,6 +507,9 @@ int mq_store_opened_version(const mq_store *st)
 void mq_store_set_sync(mq_store *st, int level)
 {
     st->sync = (uint8_t)level;
+    /* Applied now when nothing is pending, else by the next commit. */
+    if (!st->db.in_tx && !st->db.failed)
+        mq_db_commit(&st->db, level == MQ_STORE_SYNC_FULL, &st->err);
 }
 
 int mq_store_failed(const mq_store *st)
@@ -805,8 +809,8 @@ int mq_store_commit(mq_store *st, int durable, mq_err *err)
         goto failed;
     if (!st->pending)
         return 0;
-    int full = st->sync == MQ_STORE_SYNC_FULL && (durable || st->pending == 2);
-    if (mq_db_commit(&st->db, full, &st->err))
+    (void)durable; /* one level for every commit: see store.h */
+    if (mq_db_commit(&st->db, st->sync == MQ_STORE_SYNC_FULL, &st->err))
         goto failed;
     st->pending = 0;
     return 0;
