@@ -25,10 +25,13 @@
  * critical (an incoming QoS 2 id before its PUBREC, the RELEASED state
  * before the PUBREL) must be committed before the bytes that depend on it
  * leave the process; the client commits before every write to its
- * transport. Critical commits (and mqlite_client_publish's) use the
- * configured sync level (default FULL: fsync); the others use NORMAL (the
- * WAL is written, not synced: they survive the process, and losing one to a
- * power cut only repeats a step: a QoS 1 re-send, a PUBREL re-send).
+ * transport and before it hands out an event. Every commit uses the
+ * configured sync level (MQLITE_OPT_STORE_SYNC): FULL (default) fsyncs the
+ * WAL, so what is committed survives a power cut; NORMAL only writes it,
+ * so it survives a crash of the process but maybe not of the machine.
+ * (SQLite cannot change the level inside a transaction, and which changes
+ * of one transaction are critical is only known at its end, so the level
+ * is per store, not per commit.)
  * A failing commit latches: the store reports MQLITE_ERR_IO from then on.
  */
 #ifndef MQ_STORE_H
@@ -84,8 +87,8 @@ MQ_HIDDEN int mq_db_open(mq_db *d, const mq_alloc *a, const char *path, const mq
 MQ_HIDDEN void mq_db_close(mq_db *d, const mq_alloc *a);
 /* Open the transaction if none is (0, or MQLITE_ERR_IO latched). */
 MQ_HIDDEN int mq_db_begin(mq_db *d, mq_err *err);
-/* Commit the open transaction, if any, with fsync when `full`.
- * 0 or MQLITE_ERR_IO (latched: d->failed). */
+/* Commit the open transaction, if any; `full` (fsync) or not applies from
+ * the next commit on. 0 or MQLITE_ERR_IO (latched: d->failed). */
 MQ_HIDDEN int mq_db_commit(mq_db *d, int full, mq_err *err);
 /* Run SQL without results (0 or MQLITE_ERR_IO with the message). */
 MQ_HIDDEN int mq_db_exec(mq_db *d, const char *sql, mq_err *err);
