@@ -31,6 +31,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: mqlite broker [-p PORT]... [-c CONFIG] [-v] [--port-file FILE]\n"
+            "                     [--persistence-file FILE [--persistence-sync MODE]]\n"
             "\n"
             "Run an MQTT 3.1/3.1.1/5.0 broker until SIGINT or SIGTERM.\n"
             "\n"
@@ -43,6 +44,11 @@ static void usage(FILE *out)
             "  -v, --verbose      log everything (debug); default: connects, disconnects\n"
             "                     and errors\n"
             "      --port-file F  write the first listener's port to F once listening\n"
+            "      --persistence-file F  keep retained messages and persistent sessions\n"
+            "                     (with their queued and in-flight messages) in the SQLite\n"
+            "                     file F across restarts (docs/persistence.md)\n"
+            "      --persistence-sync always|batch|off  when F is committed; default\n"
+            "                     always: nothing is acknowledged before it is on disk\n"
             "  -h, --help         this help\n");
 }
 
@@ -51,6 +57,8 @@ typedef struct args {
     int nports;
     const char *config;
     const char *port_file;
+    const char *persist_file;
+    int persist_sync; /* MQLITE_PERSIST_SYNC_*; -1 = not given */
     int verbose;
 } args;
 
@@ -68,6 +76,7 @@ static int parse_port(const char *s, int *out)
 static int parse_args(int argc, char **argv, args *a)
 {
     memset(a, 0, sizeof *a);
+    a->persist_sync = -1;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         int has_value = i + 1 < argc;
@@ -87,6 +96,19 @@ static int parse_args(int argc, char **argv, args *a)
             a->config = argv[++i];
         } else if (!strcmp(o, "--port-file") && has_value) {
             a->port_file = argv[++i];
+        } else if (!strcmp(o, "--persistence-file") && has_value) {
+            a->persist_file = argv[++i];
+        } else if (!strcmp(o, "--persistence-sync") && has_value) {
+            const char *m = argv[++i];
+            a->persist_sync = !strcmp(m, "always") ? MQLITE_PERSIST_SYNC_ALWAYS
+                              : !strcmp(m, "batch") ? MQLITE_PERSIST_SYNC_BATCH
+                              : !strcmp(m, "off")   ? MQLITE_PERSIST_SYNC_OFF
+                                                    : -1;
+            if (a->persist_sync < 0) {
+                fprintf(stderr, "mqlite broker: --persistence-sync: always, batch or off, not "
+                                "\"%s\"\n", m);
+                return 2;
+            }
         } else {
             fprintf(stderr, "mqlite broker: unknown or incomplete option \"%s\"\n", o);
             usage(stderr);
@@ -111,10 +133,20 @@ static int write_port_file(const char *path, int port)
 /* Open listeners and load the configuration; 0 or the exit status. */
 static int setup(mqlite_broker *b, const args *a, char *listeners, size_t cap)
 {
+    /* The command line's file wins over the configuration's. */
+    if (a->persist_sync >= 0)
+        mqlite_broker_set_int(b, MQLITE_BOPT_PERSISTENCE_SYNC, a->persist_sync);
+    if (a->persist_file && mqlite_broker_set_str(b, MQLITE_BOPT_PERSISTENCE_FILE,
+                                                 a->persist_file) != 0) {
+        fprintf(stderr, "mqlite broker: %s\n", mqlite_broker_errmsg(b));
+        return 1;
+    }
     if (a->config && mqlite_broker_load_config(b, a->config) != 0) {
         fprintf(stderr, "mqlite broker: %s\n", mqlite_broker_errmsg(b));
         return 1;
     }
+    if (a->persist_sync >= 0)
+        mqlite_broker_set_int(b, MQLITE_BOPT_PERSISTENCE_SYNC, a->persist_sync);
     if (a->verbose)
         mqlite_broker_set_int(b, MQLITE_BOPT_LOG_LEVEL, MQLITE_LOG_DEBUG);
     size_t len = 0;

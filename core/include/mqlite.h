@@ -1149,6 +1149,11 @@ typedef struct mqlite_broker mqlite_broker;
                                               slow client policy applies; default 16 MiB,
                                               0 = no limit */
 #define MQLITE_BOPT_SLOW_CLIENT_POLICY 23  /* MQLITE_SLOW_*; default MQLITE_SLOW_DROP_QOS0 */
+#define MQLITE_BOPT_PERSISTENCE_SYNC 24    /* MQLITE_PERSIST_SYNC_*: when the persistence file
+                                              is committed; default MQLITE_PERSIST_SYNC_ALWAYS
+                                              (docs/persistence.md) */
+#define MQLITE_BOPT_PERSISTENCE_INTERVAL_MS 25 /* with MQLITE_PERSIST_SYNC_BATCH: commit at
+                                              least this often; 1..3600000, default 1000 */
 
 /* Slow client policies (MQLITE_BOPT_SLOW_CLIENT_POLICY). */
 #define MQLITE_SLOW_DROP_QOS0 0  /* over the backlog, QoS 0 messages for it are dropped
@@ -1164,6 +1169,19 @@ typedef struct mqlite_broker mqlite_broker;
 #define MQLITE_BOPT_ACL_FILE 101           /* mosquitto acl_file format; replaces the rules
                                               of mqlite_broker_acl_add() */
 #define MQLITE_BOPT_SCRAM_FILE 102         /* SCRAM-SHA-256 credentials (mqlite passwd --scram) */
+#define MQLITE_BOPT_PERSISTENCE_FILE 103   /* SQLite file (WAL) for retained messages and
+                                              persistent sessions with their queued and in-flight
+                                              messages; opened and loaded when set (before
+                                              clients connect), NULL closes it; default none */
+
+/* Persistence sync policies (MQLITE_BOPT_PERSISTENCE_SYNC). */
+#define MQLITE_PERSIST_SYNC_OFF 0    /* committed before acknowledgements, never fsynced:
+                                        survives a broker crash, not a power cut */
+#define MQLITE_PERSIST_SYNC_BATCH 1  /* committed (and fsynced at checkpoints) every
+                                        MQLITE_BOPT_PERSISTENCE_INTERVAL_MS; acknowledgements do
+                                        not wait: a crash loses up to that interval */
+#define MQLITE_PERSIST_SYNC_ALWAYS 2 /* committed and fsynced before any acknowledgement of the
+                                        changes leaves; one commit per poll round */
 
 /* Log levels */
 #define MQLITE_LOG_ERROR 1
@@ -1210,8 +1228,18 @@ MQLITE_API int64_t mqlite_broker_get_int(mqlite_broker *b, int32_t option);
  *            read the file); MQLITE_ERR_CONFIG ("file:line: message" for a
  *            bad ACL line); MQLITE_ERR_NOMEM. On failure nothing changed.
  *            Message in mqlite_broker_errmsg().
+ * MQLITE_BOPT_PERSISTENCE_FILE opens (creating it if needed) and loads the
+ *            persistence file: retained messages, persistent sessions with
+ *            their subscriptions and queued / in-flight messages; what was
+ *            loaded is logged at MQLITE_LOG_NOTICE. Set it before clients
+ *            connect. Errors: MQLITE_ERR_IO (cannot open, locked by another
+ *            process, not an SQLite file, truncated, corrupt, another
+ *            program's database, a newer schema: the message names the
+ *            file, which is left untouched); MQLITE_ERR_STATE (the broker
+ *            already holds sessions or retained messages, or a file is
+ *            open). NULL commits and closes it.
  * Ownership: value is copied.
- * Since:     0.2
+ * Since:     0.2 (MQLITE_BOPT_PERSISTENCE_FILE: 0.3)
  */
 MQLITE_API int32_t mqlite_broker_set_str(mqlite_broker *b, int32_t option, const char *value);
 

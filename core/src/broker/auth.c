@@ -13,6 +13,7 @@
 #include "acl.h"
 #include "conn.h"
 #include "log.h"
+#include "persist.h"
 #include "props.h"
 #include "proto.h"
 #include "scram.h"
@@ -782,6 +783,13 @@ MQLITE_API int32_t mqlite_broker_set_str(mqlite_broker *b, int32_t option, const
 {
     if (bad(b))
         return MQLITE_ERR_MISUSE;
+    if (option == MQLITE_BOPT_PERSISTENCE_FILE) {
+        if (!value) {
+            mq_persist_close(b);
+            return 0;
+        }
+        return mq_persist_open(b, value);
+    }
     int kind = option == MQLITE_BOPT_PASSWORD_FILE ? 0
                : option == MQLITE_BOPT_ACL_FILE    ? 1
                : option == MQLITE_BOPT_SCRAM_FILE  ? 2

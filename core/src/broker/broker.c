@@ -21,6 +21,7 @@
 #include "auth.h"
 #include "config.h"
 #include "conn.h"
+#include "persist.h"
 #include "log.h"
 #include "net.h"
 #include "retain.h"
@@ -76,6 +77,8 @@ static void defaults(mq_bopts *o)
     o->tls_handshake_timeout_ms = 5000;
     o->max_backlog_bytes = 16u * 1024u * 1024u;
     o->log_level = MQLITE_LOG_WARNING;
+    o->persist_sync = MQLITE_PERSIST_SYNC_ALWAYS;
+    o->persist_interval_ms = 1000;
 }
 
 /* ---- services for the modules ---- */
@@ -99,6 +102,8 @@ int mq_broker_publish(mqlite_broker *b, mq_msg *m, const mq_bsess *from)
      * then deliver as a normal message. */
     if (m->retain && mq_retain_store(b, m))
         mq_blog(b, MQLITE_LOG_WARNING, "out of memory: retained message not stored");
+    else if (m->retain)
+        mq_persist_retained(b, m);
     return mq_router_publish(b, m, from);
 }
 
@@ -163,6 +168,7 @@ MQLITE_API void mqlite_broker_free(mqlite_broker *b)
         b->dead = c->next;
         mq_conn_free(c);
     }
+    mq_persist_close(b); /* commits what is pending; sessions stay in it */
     mq_bsess_free_all(b);
     mq_router_free(b);
     mq_retain_free(b);
@@ -224,6 +230,8 @@ static const opt_def opt_defs[] = {
     {MQLITE_BOPT_TLS_HANDSHAKE_TIMEOUT_MS, 1, INT32_MAX, "MQLITE_BOPT_TLS_HANDSHAKE_TIMEOUT_MS"},
     {MQLITE_BOPT_MAX_BACKLOG_BYTES, 0, INT64_MAX, "MQLITE_BOPT_MAX_BACKLOG_BYTES"},
     {MQLITE_BOPT_SLOW_CLIENT_POLICY, 0, 1, "MQLITE_BOPT_SLOW_CLIENT_POLICY"},
+    {MQLITE_BOPT_PERSISTENCE_SYNC, 0, 2, "MQLITE_BOPT_PERSISTENCE_SYNC"},
+    {MQLITE_BOPT_PERSISTENCE_INTERVAL_MS, 1, 3600000, "MQLITE_BOPT_PERSISTENCE_INTERVAL_MS"},
 };
 
 static const opt_def *opt_find(int32_t id)
@@ -267,6 +275,11 @@ static void opt_store(mqlite_broker *b, int32_t id, int64_t v)
     case MQLITE_BOPT_TLS_HANDSHAKE_TIMEOUT_MS: o->tls_handshake_timeout_ms = (uint32_t)v; break;
     case MQLITE_BOPT_MAX_BACKLOG_BYTES: o->max_backlog_bytes = (uint64_t)v; break;
     case MQLITE_BOPT_SLOW_CLIENT_POLICY: o->slow_policy = (uint8_t)v; break;
+    case MQLITE_BOPT_PERSISTENCE_SYNC:
+        o->persist_sync = (uint8_t)v;
+        mq_persist_set_sync(b, (int)v);
+        break;
+    case MQLITE_BOPT_PERSISTENCE_INTERVAL_MS: o->persist_interval_ms = (uint32_t)v; break;
     default: o->subscription_ids = (uint8_t)v; break;
     }
 }
@@ -319,6 +332,8 @@ MQLITE_API int64_t mqlite_broker_get_int(mqlite_broker *b, int32_t option)
     case MQLITE_BOPT_TLS_HANDSHAKE_TIMEOUT_MS: return o->tls_handshake_timeout_ms;
     case MQLITE_BOPT_MAX_BACKLOG_BYTES: return (int64_t)o->max_backlog_bytes;
     case MQLITE_BOPT_SLOW_CLIENT_POLICY: return o->slow_policy;
+    case MQLITE_BOPT_PERSISTENCE_SYNC: return o->persist_sync;
+    case MQLITE_BOPT_PERSISTENCE_INTERVAL_MS: return o->persist_interval_ms;
     default:
         return mq_err_set(&b->err, MQLITE_ERR_OPTION, "unknown broker option %d", (int)option);
     }
@@ -656,6 +671,9 @@ MQLITE_API int32_t mqlite_broker_poll(mqlite_broker *b, int32_t timeout_ms)
     if (b->next_tick_ms && b->now_ms >= b->next_tick_ms)
         run_timers(b);
     end_round(b);
+    if (mq_persist_round(b))
+        return mq_err_set(&b->err, MQLITE_ERR_IO, "%s; the broker stopped",
+                          mq_persist_failure(b));
     if (atomic_load(&b->stopping))
         return mq_err_set(&b->err, MQLITE_ERR_STATE, "the broker was stopped");
     return 0;

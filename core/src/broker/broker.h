@@ -74,6 +74,8 @@ typedef struct mq_bopts {
     uint32_t tls_handshake_timeout_ms;
     uint64_t max_backlog_bytes;  /* per online client; 0 = no limit */
     int log_level;
+    uint8_t persist_sync;        /* MQLITE_PERSIST_SYNC_* */
+    uint32_t persist_interval_ms; /* batch: commit at least this often */
 } mq_bopts;
 
 /* ---- counters (MQLITE_BSTAT_*) ---- */
@@ -205,6 +207,7 @@ struct mq_bsess {
     uint32_t match_idx;
     mq_bsec *sec;               /* scope of the last connection (ACL on delivery) */
     char *username;             /* user name of the last connection; owned */
+    uint8_t persist;            /* written to the persistence file (persist.h) */
     char id[];                  /* client identifier, NUL-terminated */
 };
 
@@ -290,6 +293,8 @@ struct mqlite_broker {
     uint8_t *rbuf;              /* shared read buffer */
     size_t rbuf_cap;
     char *config_path;
+    struct mq_persist *persist; /* the persistence file; NULL = memory only */
+    long persist_loaded[3];     /* sessions, retained, messages found at open */
 };
 
 /* ---- broker.c: services for the other modules ---- */

@@ -15,10 +15,13 @@
 #include "codec.h"
 #include "log.h"
 #include "net.h"
+#include "persist.h"
+#include "retain.h"
+#include "session.h"
 
 enum { K_INT, K_BOOL, K_DURATION, K_LISTENER, K_PORT, K_BIND, K_LOG_TYPE, K_LOG_DEST,
        K_PERSISTENCE, K_LSTR, K_LBOOL, K_TLS_VERSION, K_SEC_FILE, K_ANONYMOUS, K_PER_LISTENER,
-       K_MAX_CONNECTIONS, K_SLOW_POLICY };
+       K_MAX_CONNECTIONS, K_SLOW_POLICY, K_PERSIST_FILE, K_PERSIST_SYNC };
 
 /* Per-listener strings (K_LSTR) and booleans (K_LBOOL): index into
  * plistener.str[] / .flag[]. Security files (K_SEC_FILE): into sec.file[]. */
@@ -77,7 +80,13 @@ static const key_def keys[] = {
     {"max_topic_alias", K_INT, MQLITE_BOPT_TOPIC_ALIAS_MAX, 0, 65535, NO_MAP, 0},
     {"log_type", K_LOG_TYPE, 0, 0, 0, NO_MAP, 0},
     {"log_dest", K_LOG_DEST, 0, 0, 0, NO_MAP, 0},
+    /* Persistence (docs/persistence.md): the file is opened and loaded
+     * when the whole configuration is good. */
     {"persistence", K_PERSISTENCE, 0, 0, 0, NO_MAP, 0},
+    {"persistence_file", K_PERSIST_FILE, 0, 0, 0, NO_MAP, 0},
+    {"persistence_sync", K_PERSIST_SYNC, MQLITE_BOPT_PERSISTENCE_SYNC, 0, 2, NO_MAP, 0},
+    {"persistence_sync_interval_ms", K_INT, MQLITE_BOPT_PERSISTENCE_INTERVAL_MS, 1, 3600000,
+     NO_MAP, 0},
 };
 
 /* Security settings of a scope as the file gives them. */
@@ -115,6 +124,8 @@ typedef struct cfg {
     int log_level;  /* from log_type / log_dest; -1 = not given */
     int per_listener; /* per_listener_settings */
     psec gsec;      /* security keys for the global scope */
+    int persistence; /* `persistence`; -1 = not given */
+    char *persist_file; /* `persistence_file`; NULL = not given */
     char rest[REST_MAX]; /* the line after its key, for values with spaces */
 } cfg;
 
@@ -354,7 +365,24 @@ static int do_key(cfg *c, const key_def *k)
     case K_PERSISTENCE:
         if (need_args(c, 1, 1) || parse_bool(c, c->argv[1], &v))
             return MQLITE_ERR_CONFIG;
-        return v ? fail(c, "persistence true is not supported: sessions live in memory") : 0;
+        c->persistence = (int)v;
+        return 0;
+    case K_PERSIST_FILE:
+        return take_string(c, &c->persist_file);
+    case K_PERSIST_SYNC:
+        if (need_args(c, 1, 1))
+            return MQLITE_ERR_CONFIG;
+        if (strcmp(c->argv[1], "always") == 0)
+            v = MQLITE_PERSIST_SYNC_ALWAYS;
+        else if (strcmp(c->argv[1], "batch") == 0)
+            v = MQLITE_PERSIST_SYNC_BATCH;
+        else if (strcmp(c->argv[1], "off") == 0)
+            v = MQLITE_PERSIST_SYNC_OFF;
+        else
+            return fail(c, "persistence_sync: expected always, batch or off, not \"%s\"",
+                        c->argv[1]);
+        mq_broker_set_opt(c->b, k->opt, v);
+        return 0;
     case K_SEC_FILE:
     case K_ANONYMOUS:
     case K_PER_LISTENER:
@@ -691,6 +719,7 @@ static void cfg_free(cfg *c)
     }
     for (int k = 0; k < 3; k++)
         mq_free(a, c->gsec.file[k]);
+    mq_free(a, c->persist_file);
 }
 
 static int apply(cfg *c)
@@ -699,6 +728,14 @@ static int apply(cfg *c)
     mq_bsec g;
     mq_bsec_init(&g);
     int rc = load_scope(c, &c->gsec, &g);
+    /* `persistence true` (without persistence_file: mqlite-broker.db in
+     * the working directory); persistence_file alone does nothing, as in
+     * mosquitto. Loaded before any listener opens. */
+    int opened = 0;
+    if (!rc && c->persistence == 1 && !b->persist) {
+        rc = mq_persist_open(b, c->persist_file ? c->persist_file : "mqlite-broker.db");
+        opened = !rc;
+    }
     prepared prs[MQ_ARRAY_LEN(c->ls) + 1];
     memset(prs, 0, sizeof prs);
     if (!rc) {
@@ -707,6 +744,13 @@ static int apply(cfg *c)
     }
     if (!rc)
         commit_scope(b, &c->gsec, &b->gsec, &g);
+    else if (opened) {
+        /* A failed load changes nothing: keep the broker empty. */
+        mq_persist_close(b);
+        mq_bsess_free_all(b);
+        mq_retain_free(b);
+        mq_retain_init(b);
+    }
     mq_bsec_clear(b, &g);
     return rc;
 }
@@ -727,6 +771,7 @@ int mq_bconf_load(mqlite_broker *b, const char *path)
     c->port = -1;
     c->log_level = -1;
     c->gsec.anonymous = -1;
+    c->persistence = -1;
     mq_bopts saved = b->o;
     rc = parse_all(c, text);
     if (!rc && c->log_level >= 0)

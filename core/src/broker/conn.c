@@ -11,6 +11,7 @@
 
 #include "auth.h"
 #include "log.h"
+#include "persist.h"
 #include "net.h"
 #include "proto.h"
 #include "session.h"
@@ -174,6 +175,7 @@ int mq_conn_put_publish(mq_conn *c, const mq_msg *m, uint8_t qos, uint16_t pid, 
  * [MQTT-3.1.2-25] treats as delivered. */
 static void discard_flow(mq_conn *c, mq_flow *f)
 {
+    mq_persist_flow_del(c->b, c->s, f);
     if (f->qos)
         mq_outq_remove(&c->s->q, f);
     mq_flow_free(&c->b->a, f);
@@ -205,6 +207,9 @@ void mq_conn_pump(mq_conn *c)
             discard_flow(c, f);
             continue;
         }
+        /* The first send makes re-sends carry DUP, after a restart too. */
+        if (!f->sent && f->qos)
+            mq_persist_flow_state(b, c->s, f, 1);
         f->sent = 1;
         if (!f->qos)
             mq_flow_free(&b->a, f);
@@ -284,6 +289,10 @@ static int write_out(mq_conn *c)
 void mq_conn_flush(mq_conn *c)
 {
     if (c->state == MQ_CONN_DEAD)
+        return;
+    /* Nothing leaves before the state it acknowledges is committed
+     * (persist.h); after a failed commit nothing leaves at all. */
+    if (mq_persist_gate(c->b))
         return;
     if (write_out(c)) {
         mq_conn_close(c, -1, 1, "write error");

@@ -7,6 +7,7 @@
 
 #include "auth.h"
 #include "log.h"
+#include "persist.h"
 #include "props.h"
 #include "proto.h"
 #include "session.h"
@@ -231,6 +232,14 @@ static int accept_session(mq_conn *c, const mq_packet *p, const cprops *cp, mq_v
     s->sec = c->sec;
     s->version = c->version;
     s->expiry_s = session_expiry(c, p, cp, &exp_set);
+    /* Persistent sessions live in the persistence file; one that now ends
+     * with its connection has nothing there any more. */
+    if (s->persist && !s->expiry_s) {
+        mq_persist_session_del(b, s);
+        s->persist = 0;
+    }
+    s->persist = b->persist && s->expiry_s;
+    mq_persist_session_put(b, s);
     c->s = s;
     mq_bsess_attach(b, s, c);
     mq_bsess_set_will(b, s, will, mq_props_u32(p->will_props, MQLITE_PROP_WILL_DELAY, 0),

@@ -7,6 +7,7 @@
 
 #include "auth.h"
 #include "log.h"
+#include "persist.h"
 #include "props.h"
 #include "retain.h"
 #include "router.h"
@@ -147,7 +148,10 @@ static int qos2_begin(mq_conn *c, uint16_t pid)
         return MQLITE_ERR_RECEIVE_MAX;
     /* 3.1.1 [MQTT-4.3.3-2] method B / 5.0 [MQTT-4.3.3-10]: until PUBREL, a
      * PUBLISH with the same id is acknowledged but not delivered again. */
-    return mq_inq_qos2_begin(q, &c->b->a, pid);
+    int rc = mq_inq_qos2_begin(q, &c->b->a, pid);
+    if (rc == 1)
+        mq_persist_in_add(c->b, c->s, pid); /* committed before the PUBREC */
+    return rc;
 }
 
 static int on_publish(mq_conn *c, const mq_packet *p)
@@ -185,8 +189,10 @@ static int on_publish(mq_conn *c, const mq_packet *p)
                     (const char *)in.topic.p);
         }
         /* MQTT 5.0 [MQTT-4.3.3-9]: after a failing PUBREC the id is free. */
-        if (p->qos == 2 && reason)
+        if (p->qos == 2 && reason) {
             mq_inq_qos2_release(&c->s->inq, p->packet_id);
+            mq_persist_in_del(b, c->s, p->packet_id);
+        }
     } else {
         int n = route(c, p, &in);
         if (n < 0)
@@ -207,9 +213,12 @@ static int on_ack(mq_conn *c, const mq_packet *p)
 {
     mq_flow *done;
     int rc = mq_outq_ack(&c->s->q, p->type, p->packet_id, p->reason, &done);
-    if (rc == MQ_ACK_PUBREL)
+    if (rc == MQ_ACK_PUBREL) {
+        mq_persist_flow_state(c->b, c->s, mq_pidmap_get(&c->s->q.pids, p->packet_id), 2);
         return mq_conn_put_ack(c, MQLITE_PKT_PUBREL, p->packet_id, 0);
+    }
     if (rc == MQ_ACK_DONE) {
+        mq_persist_flow_del(c->b, c->s, done);
         mq_flow_free(&c->b->a, done);
         mq_conn_pump(c);
         return 0;
@@ -224,6 +233,8 @@ static int on_ack(mq_conn *c, const mq_packet *p)
 static int on_pubrel(mq_conn *c, const mq_packet *p)
 {
     int held = mq_inq_qos2_release(&c->s->inq, p->packet_id);
+    if (held)
+        mq_persist_in_del(c->b, c->s, p->packet_id);
     /* MQTT 5.0 3.7.2.1: 0x92 Packet Identifier not found. */
     return mq_conn_put_ack(c, MQLITE_PKT_PUBCOMP, p->packet_id, held ? 0 : 0x92);
 }
@@ -253,6 +264,7 @@ static int subscribe_one(mq_conn *c, mq_view f, uint8_t opts, uint32_t subid)
     if (mq_router_subscribe(b, c->s, f, (uint8_t)((opts & ~MQ_SUB_QOS) | granted), subid,
                             &existed))
         return 0x80;
+    mq_persist_sub_put(b, c->s, f, (uint8_t)((opts & ~MQ_SUB_QOS) | granted), subid);
     return granted | (existed ? 0x100 : 0);
 }
 
@@ -325,9 +337,12 @@ static int on_unsubscribe(mq_conn *c, const mq_packet *p)
     uint32_t off = 0, i = 0;
     mq_view f;
     uint8_t opts;
-    while (mq_list_next(p, &off, &f, &opts))
+    while (mq_list_next(p, &off, &f, &opts)) {
         /* MQTT 5.0 3.11.3: 0x11 No subscription existed. */
-        codes[i++] = mq_router_unsubscribe(b, c->s, f) ? 0x00 : 0x11;
+        codes[i] = mq_router_unsubscribe(b, c->s, f) ? 0x00 : 0x11;
+        if (codes[i++] == 0)
+            mq_persist_sub_del(b, c->s, f);
+    }
     /* 3.1.1 and 5.0 [MQTT-3.10.4-5]: UNSUBACK even when nothing was
      * removed; 3.1.1's carries no codes. */
     int rc = put_list_ack(c, MQLITE_PKT_UNSUBACK, p->packet_id, codes,

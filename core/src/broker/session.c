@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "conn.h"
 #include "log.h"
+#include "persist.h"
 #include "router.h"
 #include "trie.h"
 
@@ -166,6 +167,7 @@ void mq_bsess_end(mqlite_broker *b, mq_bsess *s)
         publish_will(b, s);
     offline_unlink(b, s);
     table_del(b, s);
+    mq_persist_session_del(b, s);
     mq_blog(b, MQLITE_LOG_DEBUG, "session \"%s\" ended", s->id);
     session_free(b, s);
 }
@@ -221,6 +223,7 @@ void mq_bsess_detach(mqlite_broker *b, mq_bsess *s, int will)
         mq_bsess_end(b, s);
         return;
     }
+    mq_persist_session_offline(b, s);
     if (s->will)
         s->will_at_ms = b->now_ms + (uint64_t)s->will_delay_s * 1000u;
     if (s->expiry_s != MQ_EXPIRY_NEVER)
@@ -230,6 +233,22 @@ void mq_bsess_detach(mqlite_broker *b, mq_bsess *s, int will)
         mq_broker_wake_at(b, s->will_at_ms);
         mq_broker_wake_at(b, s->expire_at_ms);
     }
+}
+
+void mq_bsess_restore_offline(mqlite_broker *b, mq_bsess *s, int64_t left_ms)
+{
+    if (left_ms < 0)
+        return;
+    s->expire_at_ms = b->now_ms + (uint64_t)left_ms;
+    offline_link(b, s);
+    mq_broker_wake_at(b, s->expire_at_ms);
+}
+
+void mq_bsess_drop(mqlite_broker *b, mq_bsess *s)
+{
+    offline_unlink(b, s);
+    table_del(b, s);
+    session_free(b, s);
 }
 
 void mq_bsess_tick(mqlite_broker *b)
@@ -321,6 +340,7 @@ void mq_bsess_deliver(mqlite_broker *b, mq_bsess *s, mq_msg *m, uint8_t qos, uin
         return;
     }
     flow_set_ids(b, f, ids, nids);
+    mq_persist_flow_add(b, s, f);
     if (c)
         mq_conn_pump(c);
 }

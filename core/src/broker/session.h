@@ -60,6 +60,12 @@ MQ_HIDDEN void mq_bsess_set_will(mqlite_broker *b, mq_bsess *s, mq_msg *will, ui
 MQ_HIDDEN void mq_bsess_deliver(mqlite_broker *b, mq_bsess *s, mq_msg *m, uint8_t qos,
                                 uint8_t retain, const uint32_t *ids, uint32_t nids);
 
+/* A session loaded from the persistence file: offline, ending in
+ * left_ms (< 0: never). */
+MQ_HIDDEN void mq_bsess_restore_offline(mqlite_broker *b, mq_bsess *s, int64_t left_ms);
+/* Remove and free s without a will or persistence changes (loading). */
+MQ_HIDDEN void mq_bsess_drop(mqlite_broker *b, mq_bsess *s);
+
 /* Timers of offline sessions: will delays and expiry. */
 MQ_HIDDEN void mq_bsess_tick(mqlite_broker *b);
 
