@@ -1,0 +1,324 @@
+/*
+ * test_broker_persist.c - the broker's persistence file
+ * (MQLITE_BOPT_PERSISTENCE_FILE, docs/persistence.md), seen from clients:
+ * a broker freed and created again on the same file still has its
+ * retained messages and persistent sessions with their queued messages; a
+ * session that expired while the broker was down is gone; a damaged file
+ * stops start-up with a clear message and stays byte for byte as it was.
+ * Everything runs in this thread on 127.0.0.1 with free ports; every wait
+ * is bounded.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mqlite.h"
+#include "testlib.h"
+
+static char dir[64];
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void path_of(char *buf, size_t cap, const char *name)
+{
+    snprintf(buf, cap, "%s/%s", dir, name);
+}
+
+static void remove_db(const char *p)
+{
+    char b[300];
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(b, sizeof b, "%s%s", p, sfx[i]);
+        unlink(b);
+    }
+}
+
+/* A broker on the persistence file `db`, listening on *port (0: pick). */
+static mqlite_broker *broker_on(const char *db, int *port)
+{
+    mqlite_broker *b = mqlite_broker_new();
+    mqlite_broker_set_int(b, MQLITE_BOPT_SYS_INTERVAL_S, 0);
+    mqlite_broker_set_int(b, MQLITE_BOPT_LOG_LEVEL, MQLITE_LOG_ERROR);
+    int32_t rc = mqlite_broker_set_str(b, MQLITE_BOPT_PERSISTENCE_FILE, db);
+    if (rc != 0)
+        fprintf(stderr, "persistence file: %s\n", mqlite_broker_errmsg(b));
+    CHECK_EQ(rc, 0);
+    int32_t p = 0;
+    CHECK_EQ(mqlite_broker_listen(b, "127.0.0.1", *port, &p), 0);
+    *port = p;
+    return b;
+}
+
+static mqlite_client *client(const char *id, int version, int persistent)
+{
+    mqlite_client *c = mqlite_client_new(id);
+    mqlite_client_set_int(c, MQLITE_OPT_PROTOCOL, version);
+    mqlite_client_set_int(c, MQLITE_OPT_CLEAN_START, !persistent);
+    if (version == MQLITE_V5 && persistent)
+        mqlite_client_set_int(c, MQLITE_OPT_SESSION_EXPIRY_S, persistent);
+    return c;
+}
+
+/* Drive broker and client until an event of `type` (others are dropped);
+ * its payload is copied to buf. Returns the event's session-present flag
+ * for CONNECTED, 1 for others, -1 on timeout. */
+static int wait_for(mqlite_broker *b, mqlite_client *c, int type, char *buf, size_t cap)
+{
+    for (uint64_t end = now_ms() + 3000; now_ms() < end;) {
+        mqlite_broker_poll(b, 0);
+        mqlite_client_poll(c, 2);
+        const mqlite_event *ev;
+        while ((ev = mqlite_client_next_event(c)) != NULL) {
+            if (mqlite_event_type(ev) != type)
+                continue;
+            if (buf) {
+                size_t len = 0;
+                const void *p = mqlite_event_payload(ev, &len);
+                if (len >= cap)
+                    len = cap - 1;
+                memcpy(buf, p, len);
+                buf[len] = 0;
+            }
+            return type == MQLITE_EVENT_CONNECTED ? mqlite_event_session_present(ev) : 1;
+        }
+    }
+    return -1;
+}
+
+static int connect_to(mqlite_broker *b, mqlite_client *c, int port)
+{
+    CHECK_EQ(mqlite_client_connect(c, "127.0.0.1", port), 0);
+    return wait_for(b, c, MQLITE_EVENT_CONNECTED, NULL, 0);
+}
+
+static void disconnect(mqlite_broker *b, mqlite_client *c)
+{
+    mqlite_client_disconnect(c, 0);
+    for (uint64_t end = now_ms() + 2000;
+         now_ms() < end && mqlite_client_state(c) != MQLITE_STATE_IDLE;) {
+        mqlite_broker_poll(b, 0);
+        mqlite_client_poll(c, 2);
+    }
+    for (int i = 0; i < 5; i++)
+        mqlite_broker_poll(b, 1);
+}
+
+static void publish(mqlite_broker *b, const char *topic, const char *msg, int qos, int retain,
+                    int port)
+{
+    mqlite_client *p = client("pub", MQLITE_V311, 0);
+    CHECK_EQ(connect_to(b, p, port), 0);
+    CHECK_EQ(mqlite_client_publish(p, topic, msg, strlen(msg), qos, retain, NULL), 0);
+    if (qos)
+        CHECK_EQ(wait_for(b, p, MQLITE_EVENT_PUBLISHED, NULL, 0), 1);
+    disconnect(b, p);
+    mqlite_client_free(p);
+}
+
+/* MQTT 3.1.1 [MQTT-3.3.1-5], [MQTT-3.1.2-4], [MQTT-3.1.2-5]; 5.0
+   [MQTT-3.3.1-5], [MQTT-3.1.2-5]: retained messages, the subscriptions of a
+   persistent session and the QoS 1/2 messages queued for it while it was
+   offline survive a restart of the broker on the same file. */
+static void test_restart_keeps_retained_sessions_and_queued_messages(void)
+{
+    const int versions[] = {MQLITE_V311, MQLITE_V5};
+    for (int vi = 0; vi < 2; vi++) {
+        int v = versions[vi];
+        char db[128];
+        path_of(db, sizeof db, "restart.db");
+        remove_db(db);
+        int port = 0;
+        mqlite_broker *b = broker_on(db, &port);
+        mqlite_client *s = client("keeper", v, 3600);
+        CHECK_EQ(connect_to(b, s, port), 0);
+        CHECK_EQ(mqlite_client_subscribe(s, "q/#", 2, NULL), 0);
+        CHECK_EQ(wait_for(b, s, MQLITE_EVENT_SUBACK, NULL, 0), 1);
+        disconnect(b, s);
+        publish(b, "keep/r", "retained-1", 1, 1, port);
+        publish(b, "q/1", "queued-q1", 1, 0, port);
+        publish(b, "q/2", "queued-q2", 2, 0, port);
+        mqlite_broker_free(b);
+
+        b = broker_on(db, &port);
+        CHECK_EQ(mqlite_broker_stat(b, MQLITE_BSTAT_RETAINED), 1);
+        CHECK_EQ(mqlite_broker_stat(b, MQLITE_BSTAT_CLIENTS_TOTAL), 1);
+        CHECK_EQ(connect_to(b, s, port), 1); /* session present */
+        char got[64] = "";
+        CHECK_EQ(wait_for(b, s, MQLITE_EVENT_MESSAGE, got, sizeof got), 1);
+        CHECK_STR(got, "queued-q1");
+        CHECK_EQ(wait_for(b, s, MQLITE_EVENT_MESSAGE, got, sizeof got), 1);
+        CHECK_STR(got, "queued-q2");
+        /* The subscription itself survived too: new messages arrive. */
+        publish(b, "q/3", "after-restart", 1, 0, port);
+        CHECK_EQ(wait_for(b, s, MQLITE_EVENT_MESSAGE, got, sizeof got), 1);
+        CHECK_STR(got, "after-restart");
+        disconnect(b, s);
+        mqlite_client_free(s);
+
+        mqlite_client *r = client("reader", v, 0);
+        CHECK_EQ(connect_to(b, r, port), 0);
+        CHECK_EQ(mqlite_client_subscribe(r, "keep/#", 1, NULL), 0);
+        CHECK_EQ(wait_for(b, r, MQLITE_EVENT_MESSAGE, got, sizeof got), 1);
+        CHECK_STR(got, "retained-1");
+        disconnect(b, r);
+        mqlite_client_free(r);
+        /* Clearing a retained message is persistent as well. */
+        publish(b, "keep/r", "", 1, 1, port);
+        mqlite_broker_free(b);
+        b = broker_on(db, &port);
+        CHECK_EQ(mqlite_broker_stat(b, MQLITE_BSTAT_RETAINED), 0);
+        mqlite_broker_free(b);
+        remove_db(db);
+    }
+}
+
+/* MQTT 5.0 [MQTT-3.1.2-23] (the session ends when its Session Expiry
+   Interval has passed): the time the broker was down counts. */
+static void test_session_expired_while_down_is_gone(void)
+{
+    char db[128];
+    path_of(db, sizeof db, "expiry.db");
+    remove_db(db);
+    int port = 0;
+    mqlite_broker *b = broker_on(db, &port);
+    mqlite_client *s = client("brief", MQLITE_V5, 1); /* expires 1 s after it leaves */
+    mqlite_client *l = client("long", MQLITE_V5, 3600);
+    CHECK_EQ(connect_to(b, s, port), 0);
+    CHECK_EQ(connect_to(b, l, port), 0);
+    disconnect(b, s);
+    disconnect(b, l);
+    mqlite_broker_free(b);
+    usleep(1300 * 1000);
+    b = broker_on(db, &port);
+    CHECK_EQ(mqlite_broker_stat(b, MQLITE_BSTAT_CLIENTS_TOTAL), 1);
+    CHECK_EQ(connect_to(b, s, port), 0); /* no session present */
+    CHECK_EQ(connect_to(b, l, port), 1);
+    disconnect(b, s);
+    disconnect(b, l);
+    mqlite_client_free(s);
+    mqlite_client_free(l);
+    mqlite_broker_free(b);
+    remove_db(db);
+}
+
+static size_t slurp(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+static void put_file(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        abort();
+    fwrite(p, 1, n, f);
+    fclose(f);
+}
+
+/* A damaged file: garbage, or a real persistence file cut short. Start-up
+ * fails with a message naming the file, through the API and through a
+ * configuration file, and the file keeps every byte. */
+static void test_damaged_file_stops_startup_and_is_untouched(void)
+{
+    static char before[1 << 17], after[1 << 17];
+    char db[128], conf[128], wal[160];
+    path_of(db, sizeof db, "bad.db");
+    path_of(conf, sizeof conf, "bad.conf");
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    remove_db(db);
+    /* 1. garbage */
+    for (size_t i = 0; i < 9000; i++)
+        before[i] = (char)(i * 31 + 7);
+    put_file(db, before, 9000);
+    mqlite_broker *b = mqlite_broker_new();
+    CHECK_EQ(mqlite_broker_set_str(b, MQLITE_BOPT_PERSISTENCE_FILE, db), MQLITE_ERR_IO);
+    CHECK(strstr(mqlite_broker_errmsg(b), db) != NULL);
+    CHECK(strstr(mqlite_broker_errmsg(b), "not an SQLite database") != NULL);
+    CHECK(strstr(mqlite_broker_errmsg(b), "untouched") != NULL);
+    CHECK_MEM(after, slurp(db, after, sizeof after), before, 9000);
+    CHECK(access(wal, F_OK) != 0);
+    char text[300];
+    snprintf(text, sizeof text, "persistence true\npersistence_file %s\n", db);
+    put_file(conf, text, strlen(text));
+    CHECK_EQ(mqlite_broker_load_config(b, conf), MQLITE_ERR_IO);
+    CHECK(strstr(mqlite_broker_errmsg(b), db) != NULL);
+    CHECK_EQ(mqlite_broker_port(b, 0), MQLITE_ERR_RANGE); /* nothing listens */
+    CHECK_MEM(after, slurp(db, after, sizeof after), before, 9000);
+    mqlite_broker_free(b);
+    /* 2. a real file, truncated */
+    remove_db(db);
+    int port = 0;
+    b = broker_on(db, &port);
+    char big[2000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    for (int i = 0; i < 30; i++) {
+        char t[32];
+        snprintf(t, sizeof t, "r/%d", i);
+        publish(b, t, big, 1, 1, port);
+    }
+    mqlite_broker_free(b);
+    unlink(wal);
+    size_t n = slurp(db, before, sizeof before);
+    CHECK(n > 40000);
+    put_file(db, before, n / 2 + 100);
+    b = mqlite_broker_new();
+    CHECK_EQ(mqlite_broker_set_str(b, MQLITE_BOPT_PERSISTENCE_FILE, db), MQLITE_ERR_IO);
+    CHECK(strstr(mqlite_broker_errmsg(b), "truncated") != NULL);
+    CHECK_MEM(after, slurp(db, after, sizeof after), before, n / 2 + 100);
+    mqlite_broker_free(b);
+    remove_db(db);
+    unlink(conf);
+}
+
+/* A newer schema (written by a later mqlite) is refused, not downgraded. */
+static void test_newer_schema_refused(void)
+{
+    char db[128];
+    path_of(db, sizeof db, "newer.db");
+    remove_db(db);
+    int port = 0;
+    mqlite_broker *b = broker_on(db, &port);
+    mqlite_broker_free(b);
+    /* Bump user_version at byte 60 of the header (SQLite file format 1.3). */
+    FILE *f = fopen(db, "r+b");
+    CHECK(f != NULL);
+    if (f) {
+        unsigned char v[4] = {0, 0, 0, 99};
+        fseek(f, 60, SEEK_SET);
+        fwrite(v, 1, 4, f);
+        fclose(f);
+    }
+    b = mqlite_broker_new();
+    CHECK_EQ(mqlite_broker_set_str(b, MQLITE_BOPT_PERSISTENCE_FILE, db), MQLITE_ERR_IO);
+    CHECK(strstr(mqlite_broker_errmsg(b), "newer") != NULL);
+    mqlite_broker_free(b);
+    remove_db(db);
+}
+
+int main(int argc, char **argv)
+{
+    snprintf(dir, sizeof dir, "/tmp/mqlite-bpersist-XXXXXX");
+    if (!mkdtemp(dir))
+        return 2;
+    TEST_MAIN_BEGIN(argc, argv);
+    RUN(test_restart_keeps_retained_sessions_and_queued_messages);
+    RUN(test_session_expired_while_down_is_gone);
+    RUN(test_damaged_file_stops_startup_and_is_untouched);
+    RUN(test_newer_schema_refused);
+    rmdir(dir);
+    TEST_MAIN_END();
+}
