@@ -15,7 +15,7 @@
  *    application_id); migrations 1..N are applied in order, each in its
  *    own transaction, and recorded in the table mqlite_migrations.
  *
- *  - mq_store: the client's session state (docs/durability.md): outgoing
+ *  - mq_store: the client's session state (docs/persistence.md): outgoing
  *    QoS 1/2 messages with packet id and state (queued / PUBLISHED /
  *    RELEASED), incoming QoS 2 packet ids awaiting PUBREL, the
  *    subscription list, the client identifier and protocol level.
