@@ -204,6 +204,10 @@ static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
 
 /* ---- client plumbing ---- */
 
+/* --persistent: clean session 0, so that a broker with persistence writes
+ * each client's session (subscriptions, queued and in-flight messages). */
+static int g_persistent;
+
 static int client_open(client *c, run *r, const target *t, int idx, int is_pub, int tag)
 {
     char id[64];
@@ -212,7 +216,7 @@ static int client_open(client *c, run *r, const target *t, int idx, int is_pub, 
     c->r = r;
     c->idx = idx;
     c->is_pub = is_pub;
-    c->m = mosquitto_new(id, true, c);
+    c->m = mosquitto_new(id, !g_persistent, c);
     if (!c->m)
         return -1;
     mosquitto_int_option(c->m, MOSQ_OPT_TCP_NODELAY, 1);
@@ -970,13 +974,16 @@ int main(int argc, char **argv)
             idle = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
             only = argv[++i];
+        } else if (!strcmp(argv[i], "--persistent")) {
+            g_persistent = 1;
         } else if (!strcmp(argv[i], "--client") && i + 1 < argc) {
             raw = !strcmp(argv[++i], "raw");
             if (!raw && strcmp(argv[i], "mosq"))
                 return fprintf(stderr, "bench: --client mosq or raw\n"), 2;
         } else {
             fprintf(stderr, "usage: bench_broker --broker NAME=PORT[:PID]... [--seconds S] "
-                            "[--window W] [--idle N] [--only SUBSTRING] [--client mosq|raw]\n");
+                            "[--window W] [--idle N] [--only SUBSTRING] [--client mosq|raw] "
+                            "[--persistent]\n");
             return 2;
         }
     }

@@ -461,8 +461,8 @@ enum {
 };
 
 static const char *const store_sql[S_COUNT] = {
-    "INSERT INTO outgoing(pid, qos, retain, state, topic, props, payload, accepted_at)"
-    " VALUES(?, ?, ?, 0, ?, ?, ?, ?)",
+    ("INSERT INTO outgoing(pid, qos, retain, state, topic, props, payload, accepted_at)"
+     " VALUES(?, ?, ?, 0, ?, ?, ?, ?)"),
     "UPDATE outgoing SET state = ? WHERE seq = ?",
     "DELETE FROM outgoing WHERE seq = ?",
     "INSERT OR IGNORE INTO incoming_qos2(pid) VALUES(?)",

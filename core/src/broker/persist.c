@@ -68,8 +68,8 @@ enum {
 static const char *const persist_sql[P_COUNT] = {
     "INSERT OR REPLACE INTO retained(topic, qos, props, payload, expires_at) VALUES(?,?,?,?,?)",
     "DELETE FROM retained WHERE topic = ?",
-    "INSERT OR REPLACE INTO sessions(client_id, version, expiry_s, disconnected_at, username)"
-    " VALUES(?,?,?,0,?)",
+    ("INSERT OR REPLACE INTO sessions(client_id, version, expiry_s, disconnected_at, username)"
+     " VALUES(?,?,?,0,?)"),
     "UPDATE sessions SET disconnected_at = ?, expiry_s = ? WHERE client_id = ?",
     "DELETE FROM sessions WHERE client_id = ?",
     "DELETE FROM subscriptions WHERE client_id = ?",
@@ -77,8 +77,8 @@ static const char *const persist_sql[P_COUNT] = {
     "DELETE FROM incoming_qos2 WHERE client_id = ?",
     "INSERT OR REPLACE INTO subscriptions(client_id, filter, options, subid) VALUES(?,?,?,?)",
     "DELETE FROM subscriptions WHERE client_id = ? AND filter = ?",
-    "INSERT INTO outgoing(client_id, pid, qos, retain, state, topic, props, payload,"
-    " expires_at, subids) VALUES(?,?,?,?,0,?,?,?,?,?)",
+    ("INSERT INTO outgoing(client_id, pid, qos, retain, state, topic, props, payload,"
+     " expires_at, subids) VALUES(?,?,?,?,0,?,?,?,?,?)"),
     "UPDATE outgoing SET state = ? WHERE seq = ?",
     "DELETE FROM outgoing WHERE seq = ?",
     "INSERT OR IGNORE INTO incoming_qos2(client_id, pid) VALUES(?,?)",
