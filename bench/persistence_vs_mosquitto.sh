@@ -69,28 +69,33 @@ log_type error
 CONF
 }
 
-start() { # NAME CONF CMD...
+START_PID=
+start() { # NAME CONF CMD... (sets START_PID; not in $(...): the broker would hold its pipe)
     local name="$1" conf="$2"
     shift 2
-    "$@" -c "$conf" 2>"$WORK/$name.log" &
-    local pid=$!
-    PIDS+=("$pid")
-    echo "$pid"
+    "$@" -c "$conf" >"$WORK/$name.out" 2>"$WORK/$name.log" &
+    START_PID=$!
+    PIDS+=("$START_PID")
 }
 
 P_ALWAYS="$(free_port)"
 { common_conf "$P_ALWAYS"; printf 'persistence true\npersistence_file %s\npersistence_sync always\n' "$WORK/always.db"; } >"$WORK/always.conf"
-PID_ALWAYS="$(start mqlite-always "$WORK/always.conf" "$MQLITE" broker)"
+start mqlite-always "$WORK/always.conf" "$MQLITE" broker
+PID_ALWAYS=$START_PID
 wait_port "$P_ALWAYS" "$PID_ALWAYS" mqlite-always
 
 P_BATCH="$(free_port)"
 { common_conf "$P_BATCH"; printf 'persistence true\npersistence_file %s\npersistence_sync batch\npersistence_sync_interval_ms 1000\n' "$WORK/batch.db"; } >"$WORK/batch.conf"
-PID_BATCH="$(start mqlite-batch "$WORK/batch.conf" "$MQLITE" broker)"
+start mqlite-batch "$WORK/batch.conf" "$MQLITE" broker
+PID_BATCH=$START_PID
 wait_port "$P_BATCH" "$PID_BATCH" mqlite-batch
 
 P_MOSQ="$(free_port)"
-{ common_conf "$P_MOSQ"; printf 'persistence true\npersistence_location %s/\npersistence_file mosquitto.db\n' "$WORK"; } >"$WORK/mosquitto.conf"
-PID_MOSQ="$(start mosquitto "$WORK/mosquitto.conf" "$MOSQUITTO")"
+# mosquitto started as root drops to its own user: give it a directory it can write.
+mkdir -p "$WORK/mosq" && chmod 0777 "$WORK/mosq"
+{ common_conf "$P_MOSQ"; printf 'persistence true\npersistence_location %s/\npersistence_file mosquitto.db\n' "$WORK/mosq"; } >"$WORK/mosquitto.conf"
+start mosquitto "$WORK/mosquitto.conf" "$MOSQUITTO"
+PID_MOSQ=$START_PID
 wait_port "$P_MOSQ" "$PID_MOSQ" mosquitto
 
 echo "# mqlite $("$MQLITE" version | cut -d' ' -f2) persistence always (pid $PID_ALWAYS) and batch" \
