@@ -53,6 +53,21 @@ _ST_WAITING = _c.MQLITE_STATE_WAITING
 #: MQLITE_OPT_MAX_EVENTS, default 100000).
 _DRAIN_ALL = 1 << 30
 
+#: Events taken per loop round or per event-loop callback. The rest stay in
+#: the C queue for the next round, which does not wait while events are
+#: pending.
+_BATCH = 64
+
+#: MQLITE_OPT_MAX_EVENTS of the clients made here: the C client stops
+#: reading the socket while this many events wait (TCP flow control then
+#: holds back the server); the Python inbox is the real buffer. Small
+#: batches on both sides keep one round's events, tuples and Messages in
+#: the CPU caches and below glibc's trim threshold: with the C default
+#: (100000) and no batching, a burst of 1 KiB messages was read at once,
+#: allocated, freed and trimmed each round, and receiving was 2-3x slower
+#: (bench/python_vs_paho.sh).
+_C_MAX_EVENTS = 256
+
 _VERSIONS: Dict[str, int] = {
     "3": 3, "3.1": 3, "31": 3, "mqttv31": 3,
     "4": 4, "3.1.1": 4, "311": 4, "mqttv311": 4,
@@ -386,6 +401,7 @@ class _ClientCore:
                 (_c.MQLITE_OPT_CONNECT_TIMEOUT_MS, _ms(connect_timeout, "connect_timeout"),
                  "connect_timeout"),
                 (_c.MQLITE_OPT_TCP_NODELAY, bool(tcp_nodelay), "tcp_nodelay"),
+                (_c.MQLITE_OPT_MAX_EVENTS, _C_MAX_EVENTS, "max_events"),
                 (_c.MQLITE_OPT_STRICT_UTF8, bool(strict_utf8), "strict_utf8"),
             ]
             if v5:

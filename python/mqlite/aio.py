@@ -30,7 +30,7 @@ from typing import (Any, AsyncIterator, Generator, Iterable, List, Optional, Seq
                     Union)
 
 from . import mqlite_c as _c
-from ._core import (_DRAIN_ALL, _ST_CONNECTED, _ST_CONNECTING, _ST_IDLE, FilterArg,
+from ._core import (_BATCH, _ST_CONNECTED, _ST_CONNECTING, _ST_IDLE, FilterArg,
                     PublishHandle, SubscribeHandle, UnsubscribeHandle, _ClientCore, _Flow, _ms,
                     _payload_bytes)
 from ._errors import (ConnectError, ConnectionLostError, MqliteError, QueueFullError,
@@ -272,7 +272,7 @@ class AsyncClient(_ClientCore):
         if c is None:
             return
         try:
-            _rc, evs = _c.client_io_events(c, readable, writable, _DRAIN_ALL)
+            _rc, evs = _c.client_io_events(c, readable, writable, _BATCH)
             if evs:
                 self._dispatch(evs)
         finally:
@@ -295,7 +295,7 @@ class AsyncClient(_ClientCore):
         if c is None:
             return
         try:
-            evs = _c.client_events(c, _DRAIN_ALL)
+            evs = _c.client_events(c, _BATCH)
             if evs:
                 self._dispatch(evs)
         finally:

@@ -28,7 +28,7 @@ from typing import (Any, Iterable, Iterator, List, Mapping, Optional, Sequence, 
                     Union)
 
 from . import mqlite_c as _c
-from ._core import (_DRAIN_ALL, _ST_CONNECTED, _ST_IDLE, FilterArg, PublishHandle,
+from ._core import (_BATCH, _DRAIN_ALL, _ST_CONNECTED, _ST_IDLE, FilterArg, PublishHandle,
                     SubscribeHandle, UnsubscribeHandle, _ClientCore, _deadline, _Flow, _ms,
                     _payload_bytes)
 from ._errors import (ConnectError, ConnectionLostError, MqliteError, QueueFullError,
@@ -131,7 +131,7 @@ class Client(_ClientCore):
         c = self._handle()
         self._waiting = _get_ident()
         try:
-            _woke, evs = _c.client_loop(c, self._wake, ms, _DRAIN_ALL)
+            _woke, evs = _c.client_loop(c, self._wake, ms, _BATCH)
         finally:
             self._waiting = None
         if evs:
@@ -590,11 +590,18 @@ class Client(_ClientCore):
         """After your selector: read and/or write as it found possible, run
         due timers, and process the events (callbacks run here). Never
         waits. Returns the number of events processed."""
-        _rc, evs = _c.client_io_events(self._handle(), int(bool(readable)), int(bool(writable)),
-                                       _DRAIN_ALL)
-        if evs:
+        c = self._handle()
+        _rc, evs = _c.client_io_events(c, int(bool(readable)), int(bool(writable)), _BATCH)
+        n = 0
+        # Everything, in batches: the selector will not wake us for events
+        # already read.
+        while evs:
+            n += len(evs)
             self._dispatch(evs)
-        return len(evs)
+            if self._c is None:
+                break
+            evs = _c.client_events(self._c, _BATCH)
+        return n
 
 
 def _check_qos_retain(qos: Any, retain: Any) -> Tuple[int, bool]:
