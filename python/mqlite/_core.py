@@ -149,7 +149,8 @@ class SubscribeOptions:
             if isinstance(v, bool) or not isinstance(v, int):
                 raise TypeError(f"{name} must be an int, not {type(v).__name__}")
             if not 0 <= v <= 3:
-                raise InvalidArgumentError(_c.MQLITE_ERR_RANGE, f"{name} must be 0..2, not {v}")
+                raise InvalidArgumentError(_c.MQLITE_ERR_RANGE,
+                                           f"{name} must be 0, 1 or 2, not {v}")
         return self.qos | (0x04 if self.no_local else 0) | \
             (0x08 if self.retain_as_published else 0) | (self.retain_handling << 4)
 
