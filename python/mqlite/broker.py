@@ -144,6 +144,11 @@ class Broker:
         self._ports: List[int] = []
         self._stopping = False
         self._serving: Optional[threading.Event] = None
+        # Held by stop() around mqlite_broker_stop() and by _free() around
+        # mqlite_broker_free(): serve_forever() in another thread would
+        # otherwise free the broker while that stop call (the GIL released)
+        # still touches it (ASan: heap-use-after-free).
+        self._free_lock = threading.Lock()
         self._final_stats: Optional[Dict[str, int]] = None
         if not isinstance(host, str):
             raise TypeError(f"host must be a str, not {type(host).__name__}")
@@ -372,8 +377,10 @@ class Broker:
             self._thread = None
         elif self._serving is not None:
             # serve_forever() in another thread: ask it to return; it frees.
-            self._stopping = True
-            _c.mqlite_broker_stop(self._b)
+            with self._free_lock:
+                self._stopping = True
+                if self._b is not None:
+                    _c.mqlite_broker_stop(self._b)
             if not self._serving.wait(timeout):
                 raise MqliteError(_c.MQLITE_ERR_TIMEOUT,
                                   f"serve_forever() did not return within {timeout} s")
@@ -409,6 +416,10 @@ class Broker:
             self._serving.set()
 
     def _free(self) -> None:
+        with self._free_lock:
+            self._free_locked()
+
+    def _free_locked(self) -> None:
         b, self._b = self._b, None
         if b is not None:
             self._final_stats = None

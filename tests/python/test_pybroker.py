@@ -15,6 +15,7 @@ from typing import Any, List
 import pytest
 
 import mqlite
+from pychild import child_env
 from mqlite import mqlite_c as m
 
 T = 10.0
@@ -235,7 +236,7 @@ def test_serve_forever_stops_on_ctrl_c(tmp_path: Any) -> None:
             "b.serve_forever()\n"
             "print('stopped', 'messages_received' in b.stats())\n")
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                         env=dict(os.environ))
+                         env=child_env())
     try:
         deadline = time.monotonic() + T
         while not (port_file.exists() and port_file.read_text()):

@@ -13,6 +13,7 @@ from typing import List
 import pytest
 
 import mqlite
+from pychild import child_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EX = ROOT / "examples" / "python"
@@ -20,7 +21,7 @@ PKG_PARENT = str(pathlib.Path(mqlite.__file__).resolve().parents[1])
 
 
 def env() -> dict:
-    e = dict(os.environ)
+    e = child_env()
     e["PYTHONPATH"] = PKG_PARENT
     return e
 
