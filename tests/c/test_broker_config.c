@@ -129,7 +129,7 @@ static void test_config_errors_name_file_and_line(void)
         {"listener 1883 127.0.0.1 extra\n", 1, "listener takes 1 to 2 values, not 3"},
         {"listener 70000\n", 1, "out of range"},
         {"max_qos 1 2\n", 1, "max_qos takes 1 value, not 2"},
-        {"persistence true\n", 1, "not supported"},
+        {"persistence_sync sometimes\n", 1, "expected always, batch or off"},
         {"log_dest file /var/log/x\n", 1, "only stderr"},
         {"log_type loud\n", 1, "unknown type"},
     };

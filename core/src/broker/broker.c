@@ -620,6 +620,7 @@ again:
         /* 5.0: DISCONNECT 0x97 Quota exceeded; the will is published. */
         mq_conn_close(c, 0x97, 1, "slow client: backlog over its limit");
     }
+    b->ending_round = 1;
     while (b->dirty) {
         mq_conn *c = b->dirty;
         b->dirty = c->dirty_next;
@@ -627,6 +628,7 @@ again:
         c->dirty = 0;
         mq_conn_flush(c);
     }
+    b->ending_round = 0;
     /* A flush that failed closed its connection and published its will,
      * which may have made another client slow. */
     if (b->slow)

@@ -243,6 +243,7 @@ struct mqlite_broker {
     int wakefd;                 /* eventfd for mqlite_broker_stop */
     uint8_t wake_tag;           /* MQ_EP_WAKE */
     uint8_t routing;            /* inside mq_router_publish (no nesting) */
+    uint8_t ending_round;       /* end_round's flush: the persistence commit is due */
     mq_listener **ls;
     int nls, cls;
     mq_conn *conns;             /* every open connection */

@@ -291,8 +291,9 @@ void mq_conn_flush(mq_conn *c)
     if (c->state == MQ_CONN_DEAD)
         return;
     /* Nothing leaves before the state it acknowledges is committed
-     * (persist.h); after a failed commit nothing leaves at all. */
-    if (mq_persist_gate(c->b))
+     * (persist.h): mid-round flushes wait for the round's one commit;
+     * after a failed commit nothing leaves at all. */
+    if (mq_persist_gate(c->b, c))
         return;
     if (write_out(c)) {
         mq_conn_close(c, -1, 1, "write error");
@@ -572,7 +573,10 @@ static void unlink_conn(mq_conn *c)
 
 static void close_socket(mq_conn *c)
 {
-    write_out(c); /* best effort: a DISCONNECT or CONNACK may be waiting */
+    /* Best effort: a DISCONNECT or CONNACK may be waiting, behind
+     * acknowledgements whose state must be committed first (persist.h). */
+    if (mq_persist_commit_now(c->b) == 0)
+        write_out(c);
     mq_tls_close(c->tls);
     c->tls = NULL;
     c->tls_hs = 0;

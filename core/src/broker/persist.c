@@ -327,7 +327,7 @@ static int commit(mqlite_broker *b)
     return MQLITE_ERR_IO;
 }
 
-int mq_persist_gate(mqlite_broker *b)
+int mq_persist_commit_now(mqlite_broker *b)
 {
     mq_persist *p = b->persist;
     if (!p)
@@ -336,6 +336,23 @@ int mq_persist_gate(mqlite_broker *b)
         return MQLITE_ERR_IO;
     if (!p->pending || b->o.persist_sync == MQLITE_PERSIST_SYNC_BATCH)
         return 0;
+    return commit(b);
+}
+
+int mq_persist_gate(mqlite_broker *b, mq_conn *c)
+{
+    mq_persist *p = b->persist;
+    if (!p)
+        return 0;
+    if (p->db.failed)
+        return MQLITE_ERR_IO;
+    if (!p->pending || b->o.persist_sync == MQLITE_PERSIST_SYNC_BATCH)
+        return 0;
+    if (!b->ending_round) {
+        if (!c->dirty)
+            mq_broker_mark_dirty(b, c);
+        return 1;
+    }
     return commit(b);
 }
 

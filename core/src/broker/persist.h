@@ -39,9 +39,13 @@ MQ_HIDDEN int mq_persist_open(mqlite_broker *b, const char *path);
 MQ_HIDDEN void mq_persist_close(mqlite_broker *b);
 MQ_HIDDEN void mq_persist_set_sync(mqlite_broker *b, int level);
 
-/* Before bytes leave: commit when the policy says so. 0, or
+/* Before c's bytes leave: 0 = write now (committed, or nothing pending,
+ * or batch); 1 = not now: changes are pending and the round is not over,
+ * c was queued for the end-of-round flush, which commits once for all;
  * MQLITE_ERR_IO once persistence failed (send nothing). */
-MQ_HIDDEN int mq_persist_gate(mqlite_broker *b);
+MQ_HIDDEN int mq_persist_gate(mqlite_broker *b, mq_conn *c);
+/* Commit now what is pending (unless batch): 0 or MQLITE_ERR_IO. */
+MQ_HIDDEN int mq_persist_commit_now(mqlite_broker *b);
 /* End of a round: the batch policy's timed commit; 0 or MQLITE_ERR_IO. */
 MQ_HIDDEN int mq_persist_round(mqlite_broker *b);
 /* The latched failure, or NULL. */
