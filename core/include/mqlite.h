@@ -1239,7 +1239,7 @@ MQLITE_API int64_t mqlite_broker_get_int(mqlite_broker *b, int32_t option);
  *            already holds sessions or retained messages, or a file is
  *            open). NULL commits and closes it.
  * Ownership: value is copied.
- * Since:     0.2 (MQLITE_BOPT_PERSISTENCE_FILE: 0.3)
+ * Since:     0.2
  */
 MQLITE_API int32_t mqlite_broker_set_str(mqlite_broker *b, int32_t option, const char *value);
 
