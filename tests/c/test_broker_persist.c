@@ -9,7 +9,10 @@
  * is bounded.
  */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -309,6 +312,81 @@ static void test_newer_schema_refused(void)
     remove_db(db);
 }
 
+/* The persistence file cannot grow any more (the file size limit, as a
+ * full disk): the broker stops with MQLITE_ERR_IO naming the file, and
+ * every retained message it acknowledged before is in the file. */
+static void test_write_failure_stops_the_broker_and_loses_nothing_acknowledged(void)
+{
+    char db[128];
+    path_of(db, sizeof db, "full.db");
+    remove_db(db);
+    int fds[2];
+    CHECK_EQ(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        signal(SIGXFSZ, SIG_IGN);
+        int port = 0;
+        mqlite_broker *b = broker_on(db, &port);
+        mqlite_client *c = client("filler", MQLITE_V311, 0);
+        int good = connect_to(b, c, port) == 0;
+        struct rlimit rl = {1u << 20, 1u << 20};
+        setrlimit(RLIMIT_FSIZE, &rl);
+        static char big[50000];
+        memset(big, 'f', sizeof big);
+        int32_t acked = 0, stopped = 0;
+        for (int i = 0; i < 200 && !stopped; i++) {
+            char t[32];
+            snprintf(t, sizeof t, "fill/%d", i);
+            mqlite_client_publish(c, t, big, sizeof big, 1, 1, NULL);
+            for (uint64_t end = now_ms() + 2000; now_ms() < end && !stopped;) {
+                if (mqlite_broker_poll(b, 0) == MQLITE_ERR_IO) {
+                    stopped = 1;
+                    good = good && strstr(mqlite_broker_errmsg(b), db) != NULL;
+                }
+                mqlite_client_poll(c, 1);
+                const mqlite_event *ev;
+                int done = 0;
+                while ((ev = mqlite_client_next_event(c)) != NULL)
+                    if (mqlite_event_type(ev) == MQLITE_EVENT_PUBLISHED) {
+                        acked++;
+                        done = 1;
+                    }
+                if (done)
+                    break;
+            }
+        }
+        /* After the failure nothing more is acknowledged. */
+        mqlite_client_publish(c, "fill/late", "x", 1, 1, 1, NULL);
+        for (int i = 0; i < 50; i++) {
+            mqlite_broker_poll(b, 0);
+            mqlite_client_poll(c, 2);
+            const mqlite_event *ev;
+            while ((ev = mqlite_client_next_event(c)) != NULL)
+                if (mqlite_event_type(ev) == MQLITE_EVENT_PUBLISHED)
+                    good = 0;
+        }
+        int32_t out[3] = {acked, stopped, good};
+        ssize_t w = write(fds[1], out, sizeof out);
+        (void)w;
+        _exit(0);
+    }
+    close(fds[1]);
+    int32_t in[3] = {0, 0, 0};
+    CHECK_EQ(read(fds[0], in, sizeof in), (ssize_t)sizeof in);
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    CHECK(in[1]); /* the broker stopped */
+    CHECK(in[2]); /* with the file's name; nothing acknowledged after */
+    CHECK(in[0] > 0);
+    int port = 0;
+    mqlite_broker *b = broker_on(db, &port);
+    CHECK(mqlite_broker_stat(b, MQLITE_BSTAT_RETAINED) >= in[0]);
+    mqlite_broker_free(b);
+    remove_db(db);
+}
+
 int main(int argc, char **argv)
 {
     snprintf(dir, sizeof dir, "/tmp/mqlite-bpersist-XXXXXX");
@@ -319,6 +397,7 @@ int main(int argc, char **argv)
     RUN(test_session_expired_while_down_is_gone);
     RUN(test_damaged_file_stops_startup_and_is_untouched);
     RUN(test_newer_schema_refused);
+    RUN(test_write_failure_stops_the_broker_and_loses_nothing_acknowledged);
     rmdir(dir);
     TEST_MAIN_END();
 }

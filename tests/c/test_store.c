@@ -8,6 +8,8 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -319,6 +321,53 @@ static void test_store_damaged_file_refused_and_untouched(void)
     remove_store(path);
 }
 
+/* A store that cannot write any more (here: the file size limit, as a full
+ * disk would) makes publish fail with MQLITE_ERR_IO and the file's name;
+ * it stays failed; every message accepted before is in the file. */
+static void test_store_write_failure_is_an_error_not_a_loss(void)
+{
+    char path[300];
+    store_path(path, sizeof path, "full.db");
+    remove_store(path);
+    int fds[2];
+    CHECK_EQ(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        signal(SIGXFSZ, SIG_IGN);
+        peer *p = with_store(MQLITE_V311, "full", path);
+        struct rlimit rl = {1u << 20, 1u << 20};
+        setrlimit(RLIMIT_FSIZE, &rl);
+        static char big[60000];
+        memset(big, 'b', sizeof big);
+        int32_t ok = 0, rc = 0;
+        for (int i = 0; i < 100 && rc == 0; i++)
+            if ((rc = mqlite_client_publish(p->c, "t", big, sizeof big, 1, 0, NULL)) == 0)
+                ok++;
+        int good = rc == MQLITE_ERR_IO && strstr(mqlite_client_errmsg(p->c), path) &&
+                   mqlite_client_publish(p->c, "t", "x", 1, 1, 0, NULL) == MQLITE_ERR_IO &&
+                   mqlite_client_queued(p->c) == ok;
+        if (!good)
+            fprintf(stderr, "publish: %s\n", mqlite_client_errmsg(p->c));
+        int32_t out[2] = {ok, good};
+        ssize_t w = write(fds[1], out, sizeof out);
+        (void)w;
+        _exit(0);
+    }
+    close(fds[1]);
+    int32_t in[2] = {0, 0};
+    CHECK_EQ(read(fds[0], in, sizeof in), (ssize_t)sizeof in);
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    CHECK(in[1]);
+    CHECK(in[0] > 0);
+    peer *p = with_store(MQLITE_V311, NULL, path);
+    CHECK_EQ(mqlite_client_queued(p->c), in[0]);
+    peer_free(p);
+    remove_store(path);
+}
+
 int main(int argc, char **argv)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/mqlite-store-XXXXXX");
@@ -330,6 +379,7 @@ int main(int argc, char **argv)
     RUN(test_store_refuses_another_client_id);
     RUN(test_store_one_owner_at_a_time);
     RUN(test_store_damaged_file_refused_and_untouched);
+    RUN(test_store_write_failure_is_an_error_not_a_loss);
     rmdir(tmpdir);
     TEST_MAIN_END();
 }
