@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, List, Mapping, Optional,
@@ -329,6 +330,7 @@ class _ClientCore:
                  request_response_information: bool = False,
                  request_problem_information: bool = True,
                  tcp_nodelay: bool = True, strict_utf8: bool = False,
+                 store: Optional[str] = None,
                  tls: Any = None, ca_certs: Optional[str] = None,
                  certfile: Optional[str] = None, keyfile: Optional[str] = None,
                  on_message: Optional[OnMessage] = None,
@@ -389,6 +391,10 @@ class _ClientCore:
         try:
             self._set_bytes(_c.MQLITE_OPT_CLIENT_ID, client_id.encode("utf-8", "surrogatepass"),
                             "client_id")
+            if store is not None:
+                if not isinstance(store, (str, os.PathLike)):
+                    raise TypeError(f"store must be a path, not {type(store).__name__}")
+                self._set_bytes(_c.MQLITE_OPT_STORE_PATH, os.fsencode(store), "store")
             ints: List[Tuple[int, Any, str]] = [
                 (_c.MQLITE_OPT_PROTOCOL, self.version, "version"),
                 (_c.MQLITE_OPT_CLEAN_START, bool(clean_start), "clean_start"),

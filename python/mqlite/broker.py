@@ -74,6 +74,7 @@ _STR_OPTIONS: Dict[str, str] = {
     "password_file": "MQLITE_BOPT_PASSWORD_FILE",
     "acl_file": "MQLITE_BOPT_ACL_FILE",
     "scram_file": "MQLITE_BOPT_SCRAM_FILE",
+    "persistence_file": "MQLITE_BOPT_PERSISTENCE_FILE",
 }
 _POLICIES = {"drop_qos0": "MQLITE_SLOW_DROP_QOS0", "disconnect": "MQLITE_SLOW_DISCONNECT"}
 
@@ -116,6 +117,9 @@ class Broker:
         connect_timeout, tls_handshake_timeout: seconds (float).
         slow_client_policy: "drop_qos0" or "disconnect".
         password_file, acl_file, scram_file: files in mosquitto's formats.
+        persistence_file: an SQLite file that keeps retained messages and
+            persistent sessions (with their queued and in-flight messages)
+            across restarts, loaded now (docs/persistence.md).
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: Optional[int] = None,
@@ -138,7 +142,8 @@ class Broker:
                  max_backlog_bytes: Optional[int] = None,
                  slow_client_policy: Optional[str] = None,
                  password_file: Optional[str] = None, acl_file: Optional[str] = None,
-                 scram_file: Optional[str] = None) -> None:
+                 scram_file: Optional[str] = None,
+                 persistence_file: Optional[str] = None) -> None:
         self._b: Any = None
         self._thread: Optional[threading.Thread] = None
         self._ports: List[int] = []

@@ -85,6 +85,11 @@ class Client(_ClientCore):
         request_response_information, request_problem_information: 5.0 CONNECT flags.
         tcp_nodelay: disable Nagle's algorithm (default True).
         strict_utf8: also refuse control characters in received strings.
+        store: path of a persistent store (SQLite, docs/persistence.md):
+            queued and in-flight QoS 1/2 messages, received QoS 2 ids and
+            subscriptions survive a crash or restart of the process; a
+            client with ``client_id=""`` takes the store's identifier. Use
+            it with ``clean_start=False`` (5.0: and a ``session_expiry``).
         tls, ca_certs, certfile, keyfile: TLS; raise
             :class:`mqlite.UnsupportedError` until the C library has client TLS.
         on_message: ``f(client, message)`` for each message; without it
