@@ -730,6 +730,50 @@ typedef struct mqlite_event mqlite_event;
 #define MQLITE_OPT_CONNECT_PROPS 60  /* extra CONNECT properties (e.g. user properties) */
 #define MQLITE_OPT_WILL_PROPS 61     /* will properties (5.0: will delay, expiry, ...) */
 
+/*
+ * TLS and name resolution (take effect at the next connect; set while idle).
+ *
+ * TLS runs over the same poll-driven interface as plain TCP: the handshake
+ * is non-blocking and advanced by mqlite_client_io / _poll, with
+ * mqlite_client_fd, _want_write and _next_timeout_ms telling the truth
+ * throughout; MQLITE_OPT_CONNECT_TIMEOUT_MS bounds each phase (name
+ * resolution, TCP connect per address, TLS handshake, CONNACK). A failed
+ * handshake arrives as MQLITE_EVENT_CONNECT_FAILED with error
+ * MQLITE_ERR_TLS and OpenSSL's reason in words in mqlite_event_text, e.g.
+ * "TLS handshake failed: server certificate verify failed: certificate has
+ * expired". Files are read when mqlite_client_connect is called; a file
+ * that cannot be used makes that call fail with MQLITE_ERR_TLS.
+ *
+ * Host names are resolved asynchronously (c-ares, through the same fd):
+ * mqlite_client_connect returns at once; AAAA and A answers are both
+ * tried, families interleaved. Literal addresses skip the resolver.
+ */
+/* Integer options. */
+#define MQLITE_OPT_TLS 80                      /* 0/1: connect with TLS; default 0 */
+#define MQLITE_OPT_TLS_VERIFY_HOSTNAME 81      /* 0/1: check the certificate names the
+                                                  host (or MQLITE_OPT_TLS_SERVER_NAME);
+                                                  default 1 */
+#define MQLITE_OPT_TLS_INSECURE_SKIP_VERIFY 82 /* 0/1: DANGER, development only: accept
+                                                  any certificate from anyone (no chain,
+                                                  no name check); default 0 */
+#define MQLITE_OPT_TLS_MIN_VERSION 83          /* 12 (TLS 1.2) or 13 (TLS 1.3); default 12 */
+#define MQLITE_OPT_TLS_USE_SYSTEM_CA 84        /* 0/1: also trust the system store when a CA
+                                                  file/dir is set; default 0 (the system
+                                                  store is used when neither is set) */
+/* String options (mqlite_client_set_str; NULL restores the default). */
+#define MQLITE_OPT_TLS_CAFILE 90       /* PEM bundle of trusted CAs */
+#define MQLITE_OPT_TLS_CAPATH 91       /* directory of hashed CA files (c_rehash) */
+#define MQLITE_OPT_TLS_CERTFILE 92     /* client certificate chain, PEM */
+#define MQLITE_OPT_TLS_KEYFILE 93      /* its private key, PEM (default: in CERTFILE) */
+#define MQLITE_OPT_TLS_KEY_PASSWORD 94 /* passphrase of an encrypted key (wiped when freed) */
+#define MQLITE_OPT_TLS_CIPHERS 95      /* TLS 1.2 cipher list, OpenSSL syntax */
+#define MQLITE_OPT_TLS_CIPHERSUITES 96 /* TLS 1.3 cipher suites, OpenSSL syntax */
+#define MQLITE_OPT_TLS_SERVER_NAME 97  /* SNI and the name verified; default: the host
+                                          given to mqlite_client_connect */
+#define MQLITE_OPT_TLS_ALPN 98         /* comma-separated ALPN protocols, e.g. "mqtt" */
+#define MQLITE_OPT_DNS_SERVERS 99      /* "ip[:port],..." resolvers to ask instead of
+                                          /etc/resolv.conf's (tests, split DNS) */
+
 /* Client states (mqlite_client_state). */
 #define MQLITE_STATE_IDLE 0          /* no connection, none wanted */
 #define MQLITE_STATE_CONNECTING 1    /* TCP connect or CONNACK under way */
@@ -811,14 +855,19 @@ MQLITE_API int32_t mqlite_client_set_props(mqlite_client *c, int32_t option,
 MQLITE_API const char *mqlite_client_errmsg(const mqlite_client *c);
 
 /*
- * mqlite_client_connect - start connecting to host:port over TCP. Does not
- * block: the TCP connect, CONNECT and CONNACK proceed as the loop drives
- * the client, and MQLITE_EVENT_CONNECTED or MQLITE_EVENT_CONNECT_FAILED
- * tells the outcome. `host` is an IPv4 or IPv6 literal or a host name;
- * every address it resolves to is tried in turn.
+ * mqlite_client_connect - start connecting to host:port over TCP (or TLS,
+ * MQLITE_OPT_TLS). Does not block: name resolution (asynchronous), the TCP
+ * connect, the TLS handshake, CONNECT and CONNACK proceed as the loop
+ * drives the client, and MQLITE_EVENT_CONNECTED or
+ * MQLITE_EVENT_CONNECT_FAILED tells the outcome (a name that does not
+ * resolve, or not in time: CONNECT_FAILED with MQLITE_ERR_DNS). `host` is
+ * an IPv4 or IPv6 literal or a host name; every address it resolves to is
+ * tried in turn.
  * Returns:   0; MQLITE_ERR_STATE (already connecting or connected);
  *            MQLITE_ERR_INVALID (host NULL, port not 1..65535);
- *            MQLITE_ERR_DNS (the name does not resolve); MQLITE_ERR_IO.
+ *            MQLITE_ERR_TLS (a certificate, key or CA file cannot be used);
+ *            MQLITE_ERR_CONFIG (bad cipher list, ALPN list or DNS servers);
+ *            MQLITE_ERR_DNS (the resolver cannot start); MQLITE_ERR_IO.
  * Since:     0.1
  */
 MQLITE_API int32_t mqlite_client_connect(mqlite_client *c, const char *host, int32_t port);
