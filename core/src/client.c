@@ -439,6 +439,8 @@ static void schedule_reconnect(mqlite_client *c, uint64_t now)
 static void lose(mqlite_client *c, int32_t err, uint64_t now)
 {
     drop_transport(c);
+    if (err && c->err.code == err && c->s.err.code != err)
+        c->s.err = c->err; /* the transport's words for the event */
     mq_session_closed(&c->s, err, now);
     schedule_reconnect(c, now);
 }
@@ -544,9 +546,8 @@ static int flush(mqlite_client *c, uint64_t now)
         if (n == MQLITE_ERR_AGAIN)
             break;
         if (n < 0) {
-            rc = n == MQLITE_ERR_CONNECTION_LOST
-                     ? (int)n
-                     : mq_err_set(&c->err, MQLITE_ERR_CONNECTION_LOST, "%s", c->err.msg);
+            /* the message says why; a TLS alert stays a TLS error */
+            rc = c->err.code = n == MQLITE_ERR_TLS ? MQLITE_ERR_TLS : MQLITE_ERR_CONNECTION_LOST;
             break;
         }
         off += (size_t)n;
@@ -570,8 +571,10 @@ static int do_read(mqlite_client *c, uint64_t now)
             return 0;
         if (n == 0)
             return mq_err_set(&c->err, MQLITE_ERR_CLOSED, "the server closed the connection");
+        if (n == MQLITE_ERR_TLS) /* e.g. an alert: "tlsv13 alert certificate required" */
+            return (int)n;
         if (n < 0)
-            return mq_err_set(&c->err, MQLITE_ERR_CONNECTION_LOST, "%s", c->err.msg);
+            return c->err.code = MQLITE_ERR_CONNECTION_LOST; /* the message says why */
         int rc = mq_session_feed(&c->s, buf, (size_t)n, now);
         if (rc < 0)
             return from_session(c, rc);

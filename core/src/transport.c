@@ -594,8 +594,20 @@ long mq_tp_read(mq_transport *t, void *buf, size_t cap, mq_err *err)
 
 long mq_tp_write(mq_transport *t, const void *buf, size_t len, mq_err *err)
 {
-    if (t->conn)
-        return mq_tls_write(t->conn, buf, len, err);
+    if (t->conn) {
+        long w = mq_tls_write(t->conn, buf, len, err);
+        if (w >= 0 || w == MQLITE_ERR_AGAIN)
+            return w;
+        /* A server that refuses us after the handshake (TLS 1.3: a missing
+         * client certificate) sends an alert and closes; our next write then
+         * meets a reset. The alert, still unread, says why: prefer it. */
+        uint8_t scratch[512];
+        mq_err why;
+        mq_err_clear(&why);
+        if (mq_tls_read(t->conn, scratch, sizeof scratch, &why) == MQLITE_ERR_TLS)
+            return mq_err_set(err, MQLITE_ERR_TLS, "%s", why.msg);
+        return w;
+    }
     long n = mq_net_write(t->fd, buf, len);
     if (n == MQLITE_ERR_IO)
         return mq_err_set(err, MQLITE_ERR_CONNECTION_LOST, "write failed: %s", strerror(errno));
