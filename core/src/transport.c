@@ -215,7 +215,7 @@ static int start_tcp(mq_transport *t, uint64_t now, mq_err *err)
 static int handshake_error(mq_transport *t, int rc, mq_err *err)
 {
     if (rc == MQLITE_ERR_CLOSED || strstr(err->msg, "wrong version number") ||
-        strstr(err->msg, "packet length too long")) {
+        strstr(err->msg, "packet length too long") || strstr(err->msg, "reset by peer")) {
         char msg[MQ_ERRMSG_MAX - 40];
         memcpy(msg, err->msg, sizeof msg - 1);
         msg[sizeof msg - 1] = '\0';
