@@ -774,6 +774,27 @@ typedef struct mqlite_event mqlite_event;
 #define MQLITE_OPT_DNS_SERVERS 99      /* "ip[:port],..." resolvers to ask instead of
                                           /etc/resolv.conf's (tests, split DNS) */
 
+/*
+ * MQTT 5.0 enhanced authentication (section 4.12; shape CONNECT: set while
+ * idle; needs MQLITE_OPT_PROTOCOL 5).
+ *
+ * Built in: MQLITE_OPT_AUTH_METHOD "SCRAM-SHA-256" with no
+ * MQLITE_OPT_AUTH_DATA runs SCRAM-SHA-256 (RFC 5802/7677) with
+ * MQLITE_OPT_USERNAME and MQLITE_OPT_PASSWORD, which then do not travel in
+ * CONNECT; the CONNACK's server signature is checked (a server that does
+ * not know the password is disconnected). mqlite_client_auth(c, 0x19,
+ * NULL, 0) re-authenticates inside the session.
+ *
+ * Pluggable: any other method (or SCRAM with MQLITE_OPT_AUTH_DATA set)
+ * sends MQLITE_OPT_AUTH_DATA in CONNECT; each AUTH 0x18 from the server
+ * arrives as MQLITE_EVENT_AUTH (data in mqlite_event_payload) and the
+ * application answers with mqlite_client_auth(c, 0x18, data, len). The
+ * outcome is the usual CONNECTED / CONNECT_FAILED event (the CONNACK's
+ * properties, Authentication Data included, via mqlite_event_props).
+ */
+#define MQLITE_OPT_AUTH_METHOD 100     /* string; default none (no enhanced auth) */
+#define MQLITE_OPT_AUTH_DATA 101       /* bytes: initial Authentication Data */
+
 /* Client states (mqlite_client_state). */
 #define MQLITE_STATE_IDLE 0          /* no connection, none wanted */
 #define MQLITE_STATE_CONNECTING 1    /* TCP connect or CONNACK under way */
@@ -871,6 +892,27 @@ MQLITE_API const char *mqlite_client_errmsg(const mqlite_client *c);
  * Since:     0.1
  */
 MQLITE_API int32_t mqlite_client_connect(mqlite_client *c, const char *host, int32_t port);
+
+/*
+ * mqlite_client_auth - send a 5.0 AUTH packet with the configured
+ * MQLITE_OPT_AUTH_METHOD and `data` (len bytes, copied; may be NULL/0).
+ *   reason 0x18: continue - the answer to an MQLITE_EVENT_AUTH challenge
+ *                (pluggable methods; 5.0 [MQTT-4.12.0-3]);
+ *   reason 0x19: re-authenticate, once connected (5.0 [MQTT-4.12.1-1]);
+ *                the server answers with AUTH 0x18 challenges and finally
+ *                AUTH 0x00 (MQLITE_EVENT_AUTH, reason 0) or a DISCONNECT.
+ *                With the built-in SCRAM-SHA-256, pass no data.
+ * Works in socket and sans-I/O mode.
+ * Returns:   0; MQLITE_ERR_STATE (no method configured - 5.0
+ *            [MQTT-4.12.0-7] forbids AUTH then -, 0x19 before CONNACK or
+ *            while one is under way, 0x18 with no exchange under way or
+ *            for the built-in SCRAM); MQLITE_ERR_RANGE (other reasons);
+ *            MQLITE_ERR_INVALID (data for the built-in SCRAM, or NULL
+ *            with len > 0); MQLITE_ERR_NOT_CONNECTED; MQLITE_ERR_NOMEM.
+ * Since:     0.1
+ */
+MQLITE_API int32_t mqlite_client_auth(mqlite_client *c, int32_t reason, const void *data,
+                                      size_t len);
 
 /*
  * mqlite_client_disconnect - send DISCONNECT (5.0: with `reason`, 0 =
@@ -1070,6 +1112,10 @@ MQLITE_API const mqlite_event *mqlite_client_next_event_wait(mqlite_client *c,
                                          memory ran out (the text says how many) */
 #define MQLITE_EVENT_TRACE 10         /* MQLITE_OPT_TRACE: one whole packet's bytes in
                                          _payload; _reason 1 = sent, 0 = received */
+#define MQLITE_EVENT_AUTH 11          /* 5.0 AUTH from the server: _reason 0x18 (continue:
+                                         answer with mqlite_client_auth) or 0x00
+                                         (re-authentication succeeded); the server's
+                                         Authentication Data in _payload */
 
 /*
  * mqlite_client_next_event - take the oldest pending event, or NULL when

@@ -325,6 +325,30 @@ static int set_cstr(mqlite_client *c, char **dst, const void *v, size_t len, int
     return 0;
 }
 
+/* MQLITE_OPT_AUTH_METHOD (UTF-8 string) / MQLITE_OPT_AUTH_DATA (bytes). */
+static int32_t set_auth(mqlite_client *c, int32_t option, const void *v, size_t len)
+{
+    if (!v && len)
+        return mq_err_set(&c->err, MQLITE_ERR_INVALID, "value is NULL but len is %zu", len);
+    if (!idle(c))
+        return mq_err_set(&c->err, MQLITE_ERR_STATE,
+                          "option %d shapes CONNECT: set it before connecting", (int)option);
+    if (len > 65535)
+        return mq_err_set(&c->err, MQLITE_ERR_RANGE, "option %d is %zu bytes; MQTT allows 65535",
+                          (int)option, len);
+    mq_session_cfg *g = &c->s.cfg;
+    if (option == MQLITE_OPT_AUTH_DATA) {
+        g->has_auth_data = v != NULL;
+        return set_buf(c, &g->auth_data, v, len);
+    }
+    if (v) {
+        int rc = mq_utf8_check((const uint8_t *)v, len, 0);
+        if (rc)
+            return mq_err_set(&c->err, rc, "MQLITE_OPT_AUTH_METHOD: %s", mqlite_strerror(rc));
+    }
+    return set_cstr(c, &g->auth_method, v, len, v != NULL);
+}
+
 MQLITE_API int32_t mqlite_client_set_bytes(mqlite_client *c, int32_t option, const void *v,
                                            size_t len)
 {
@@ -339,6 +363,8 @@ MQLITE_API int32_t mqlite_client_set_bytes(mqlite_client *c, int32_t option, con
                               (int)option);
         return mq_tp_set_str(&c->tp, option, v, len, &c->err);
     }
+    if (option == MQLITE_OPT_AUTH_METHOD || option == MQLITE_OPT_AUTH_DATA)
+        return set_auth(c, option, v, len);
     if (option < MQLITE_OPT_CLIENT_ID || option > MQLITE_OPT_WILL_PAYLOAD)
         return mq_err_set(&c->err, MQLITE_ERR_OPTION, "unknown string option %d", (int)option);
     if (!v && len)
@@ -509,6 +535,19 @@ MQLITE_API int32_t mqlite_client_connect(mqlite_client *c, const char *host, int
     c->backoff_ms = 0;
     uint64_t now = now_of(c);
     return start_transport(c, now);
+}
+
+MQLITE_API int32_t mqlite_client_auth(mqlite_client *c, int32_t reason, const void *data,
+                                      size_t len)
+{
+    if (!ok(c))
+        return MQLITE_ERR_MISUSE;
+    if (!data && len)
+        return mq_err_set(&c->err, MQLITE_ERR_INVALID, "data is NULL but len is %zu", len);
+    if (len > 65535)
+        return mq_err_set(&c->err, MQLITE_ERR_RANGE, "authentication data of %zu bytes; MQTT "
+                          "allows 65535", len);
+    return from_session(c, mq_session_auth(&c->s, reason, mq_view_make(data, len), now_of(c)));
 }
 
 MQLITE_API int32_t mqlite_client_disconnect_expiry(mqlite_client *c, int32_t reason,
