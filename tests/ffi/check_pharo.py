@@ -90,7 +90,7 @@ HANDLE_CLASSES = {
     "mqlite_props": "MQLitePropsHandle",
 }
 # Opaque C types bound as a plain void * (no handle class).
-VOID_POINTER_STRUCTS = {"mqlite_event"}
+VOID_POINTER_STRUCTS = {"mqlite_event", "mqlite_auth_request"}
 FUNCTION_POINTER_TYPES = {"mqlite_realloc_fn"}
 # Functions that wait inside C: binding one would let Pharo freeze the whole VM.
 BLOCKING_FUNCTION = re.compile(r"^mqlite_\w+_run$|_wait(?:_\w+)?$")

@@ -359,16 +359,26 @@ class Framer:
     def feed(self, data: bytes) -> list[Pkt]:
         self.buf += data
         out = []
-        while self.buf:
-            pkt, used, err = decode_one(self.buf, self.version, self.flags)
+        off = 0
+        # Decode from a bounded window first so a stream of many small
+        # packets is split in linear time, not by re-copying the rest of the
+        # buffer after every packet; a packet larger than the window is
+        # decoded from the whole remainder.
+        while off < len(self.buf):
+            window = self.buf[off:off + 4096]
+            pkt, used, err = decode_one(window, self.version, self.flags)
+            if pkt is None and not err and len(window) < len(self.buf) - off:
+                pkt, used, err = decode_one(self.buf[off:], self.version, self.flags)
             if err:
+                self.buf = self.buf[off:]
                 raise m.Error(err, f"peer sent a bad packet: {m.mqlite_error_name(err)}")
             if pkt is None:
                 break
             if pkt.type == m.MQLITE_PKT_CONNECT:
                 self.version = pkt.version
-            self.buf = self.buf[used:]
+            off += used
             out.append(pkt)
+        self.buf = self.buf[off:]
         return out
 
 

@@ -35,7 +35,9 @@ GROUPS = [
     ("initializeClient", "Client options, states and event types.",
      ("MQLITE_OPT_", "MQLITE_STATE_", "MQLITE_EVENT_")),
     ("initializeBroker", "Broker options, log levels and statistics.",
-     ("MQLITE_BOPT_", "MQLITE_LOG_", "MQLITE_BSTAT_")),
+     ("MQLITE_BOPT_", "MQLITE_LOG_", "MQLITE_BSTAT_", "MQLITE_SLOW_", "MQLITE_BTLS_")),
+    ("initializeSecurity", "Broker ACL access values and authentication request kinds.",
+     ("MQLITE_ACL_", "MQLITE_AUTH_")),
 ]
 
 
