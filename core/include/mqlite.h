@@ -909,7 +909,7 @@ MQLITE_API int32_t mqlite_client_connect(mqlite_client *c, const char *host, int
  *            for the built-in SCRAM); MQLITE_ERR_RANGE (other reasons);
  *            MQLITE_ERR_INVALID (data for the built-in SCRAM, or NULL
  *            with len > 0); MQLITE_ERR_NOT_CONNECTED; MQLITE_ERR_NOMEM.
- * Since:     0.1
+ * Since:     0.2
  */
 MQLITE_API int32_t mqlite_client_auth(mqlite_client *c, int32_t reason, const void *data,
                                       size_t len);
