@@ -170,6 +170,7 @@ static void test_scram_reauthentication_in_session(void)
         CHECK(drive(c, b, MQLITE_EVENT_AUTH, MQLITE_EVENT_DISCONNECTED, &s));
         CHECK_EQ(s.type, MQLITE_EVENT_AUTH);
         CHECK_EQ(s.reason, 0);
+        CHECK_STR(mqlite_event_type_name(MQLITE_EVENT_AUTH), "AUTH");
         if (!s.message[0])
             CHECK(drive(c, b, MQLITE_EVENT_MESSAGE, -1, &s));
         CHECK_STR(s.message, "during");
