@@ -97,3 +97,42 @@ def test_cli_tls_failures_are_explained(certs, tmp_path, started):  # noqa: F811
             "--cafile", str(certs / "ca.crt"), check=False)
     assert r.returncode != 0
     assert "TLS port" in r.stderr
+
+
+def test_swig_client_tls_and_scram_options(certs, tmp_path, started):  # noqa: F811
+    """The new options through the generic setters of the SWIG module: TLS
+    with a CA file, then SCRAM-SHA-256 (built in) over that TLS connection
+    to `mqlite broker` with a scram_file (5.0 [MQTT-4.12.0-5])."""
+    from mqlite import mqlite_c as m
+
+    creds = tmp_path / "scram"
+    cli("passwd", "--scram", "-c", "-b", str(creds), "alice", "pencil")
+    port, plain = free_port(), free_port()
+    start(started, tmp_path, "mqlite", tls_conf(certs, port, plain) + f"scram_file {creds}\n",
+          [port, plain])
+
+    def connect(password: str):
+        c = m.mqlite_client_new("swig-tls")
+        m.mqlite_client_set_int(c, m.MQLITE_OPT_PROTOCOL, 5)
+        m.mqlite_client_set_int(c, m.MQLITE_OPT_TLS, 1)
+        m.mqlite_client_set_str(c, m.MQLITE_OPT_TLS_CAFILE, str(certs / "ca.crt"))
+        m.mqlite_client_set_str(c, m.MQLITE_OPT_AUTH_METHOD, "SCRAM-SHA-256")
+        m.mqlite_client_set_str(c, m.MQLITE_OPT_USERNAME, "alice")
+        m.mqlite_client_set_str(c, m.MQLITE_OPT_PASSWORD, password)
+        m.mqlite_client_connect(c, "localhost", port)
+        deadline = time.monotonic() + WAIT
+        try:
+            while time.monotonic() < deadline:
+                m.mqlite_client_poll(c, 20)
+                ev = m.mqlite_client_next_event(c)
+                while ev is not None:
+                    t = m.mqlite_event_type(ev)
+                    if t in (m.MQLITE_EVENT_CONNECTED, m.MQLITE_EVENT_CONNECT_FAILED):
+                        return t, m.mqlite_event_reason(ev)
+                    ev = m.mqlite_client_next_event(c)
+            return None, None
+        finally:
+            m.mqlite_client_free(c)
+
+    assert connect("pencil") == (m.MQLITE_EVENT_CONNECTED, 0)
+    assert connect("crayon") == (m.MQLITE_EVENT_CONNECT_FAILED, 0x87)
