@@ -720,6 +720,11 @@ static uint64_t next_deadline(mqlite_client *c)
     uint64_t t = mq_tp_deadline(&c->tp);
     if (t < d)
         d = t;
+    /* Decrypted bytes wait inside OpenSSL with the socket empty: no poll
+     * event will come for them, so they are due now (unless the event
+     * queue is full, which stops reading anyway). */
+    if (mq_tp_pending(&c->tp) && c->s.ev_count < c->max_events)
+        d = 0;
     if (c->waiting && c->reconnect_at < d)
         d = c->reconnect_at;
     return d;

@@ -575,11 +575,7 @@ int mq_tp_want_write(const mq_transport *t)
 
 uint64_t mq_tp_deadline(const mq_transport *t)
 {
-    if (mq_tp_connecting(t))
-        return t->deadline;
-    if (t->phase == MQ_TP_OPEN && mq_tp_pending(t))
-        return 0; /* decrypted bytes are waiting: now */
-    return UINT64_MAX;
+    return mq_tp_connecting(t) ? t->deadline : UINT64_MAX;
 }
 
 long mq_tp_read(mq_transport *t, void *buf, size_t cap, mq_err *err)

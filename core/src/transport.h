@@ -104,7 +104,8 @@ MQ_HIDDEN int mq_tp_fd(const mq_transport *t);
 /* 1 when the fd must be polled for writability for the transport's own
  * sake (TCP connect, handshake or a TLS read waiting to write). */
 MQ_HIDDEN int mq_tp_want_write(const mq_transport *t);
-/* Deadline of the phase under way, or UINT64_MAX. */
+/* Deadline of the phase under way, or UINT64_MAX (also once OPEN: the
+ * owner checks mq_tp_pending itself). */
 MQ_HIDDEN uint64_t mq_tp_deadline(const mq_transport *t);
 
 /* On an OPEN stream, as mq_net_read / mq_net_write: > 0 bytes (read),

@@ -114,6 +114,28 @@ static void test_tls_client_to_mqlite_broker(void)
         char text[512] = "";
         CHECK_EQ(drive_connect(c, b, &err, text, sizeof text), MQLITE_EVENT_CONNECTED);
         round_trip(c, b, "tls/rt");
+        /* A megabyte each way: 16 KiB TLS records, partial writes, and
+         * decrypted bytes left inside OpenSSL between polls. */
+        size_t big = 1u << 20;
+        char *payload = malloc(big);
+        for (size_t i = 0; i < big; i++)
+            payload[i] = (char)('a' + i % 26);
+        CHECK_EQ(mqlite_client_publish(c, "tls/rt", payload, big, 1, 0, NULL), 0);
+        int got = 0;
+        uint64_t end = tc_now_ms() + 5000;
+        while (!got && tc_now_ms() < end) {
+            mqlite_broker_poll(b, 0);
+            mqlite_client_poll(c, 2);
+            const mqlite_event *ev;
+            while ((ev = mqlite_client_next_event(c)) != NULL)
+                if (mqlite_event_type(ev) == MQLITE_EVENT_MESSAGE) {
+                    size_t n = 0;
+                    const void *p = mqlite_event_payload(ev, &n);
+                    got = n == big && memcmp(p, payload, big) == 0 ? 1 : -1;
+                }
+        }
+        CHECK_EQ(got, 1);
+        free(payload);
         CHECK_EQ(mqlite_client_disconnect(c, 0), 0);
         CHECK(drive_until(c, b, MQLITE_EVENT_DISCONNECTED, NULL, 0));
         mqlite_client_free(c);
