@@ -938,11 +938,16 @@ MQLITE_API int32_t mqlite_client_disconnect_expiry(mqlite_client *c, int32_t rea
 /*
  * mqlite_client_fd - the socket to watch (readable always; writable when
  *            mqlite_client_want_write() says so), or -1 when there is none.
+ *            While a host name is being resolved it is an epoll descriptor
+ *            gathering the resolver's sockets (watch it for readability);
+ *            the fd changes when resolution ends, as on every reconnect:
+ *            read it again after each mqlite_client_io().
  * mqlite_client_want_write - 1 when output is waiting (or a TCP connect is
- *            in progress), else 0.
+ *            in progress, or TLS needs to write to go on), else 0.
  * mqlite_client_next_timeout_ms - milliseconds until the client needs a
- *            call even without I/O (keep-alive, timeouts, reconnect), 0 if
- *            due now, -1 if no deadline.
+ *            call even without I/O (keep-alive, timeouts, reconnect,
+ *            resolver retransmissions), 0 if due now (also when decrypted
+ *            TLS bytes are waiting inside the library), -1 if no deadline.
  * mqlite_client_state - MQLITE_STATE_*.
  * Since:     0.1
  */
