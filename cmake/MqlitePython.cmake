@@ -157,6 +157,11 @@ foreach(rel IN LISTS MQLITE_PYTHON_SOURCES)
     list(APPEND _mq_python_outputs "${out}")
 endforeach()
 add_custom_target(mqlite_python_files ALL DEPENDS ${_mq_python_outputs})
+if(MQLITE_SWIG_MODULE)
+    # Building only the extension (scripts/demo.sh does) must still give an
+    # importable package: the Pythonic layer comes with it.
+    add_dependencies(${MQLITE_SWIG_MODULE} mqlite_python_files)
+endif()
 
 # A file deleted from python/mqlite/, or a SWIG module renamed in the .i,
 # must not linger in the build's package: a stale extension would shadow the

@@ -15,6 +15,7 @@ PACKAGES=(
     # Python bindings and pytest suites
     python3-dev python3-pytest python3-hypothesis python3-pytest-timeout
     python3-pytest-asyncio python3-paho-mqtt python3-setuptools python3-wheel
+    python3-venv python3-pip
     # libraries (TLS, persistence, resolver, terminal UI)
     libssl-dev libsqlite3-dev libc-ares-dev libncurses-dev openssl
     # peers to test and benchmark against
@@ -28,6 +29,7 @@ PACKAGES=(
 BUILD_PACKAGES=(
     build-essential cmake swig python3-dev python3-pytest python3-hypothesis
     python3-pytest-timeout python3-pytest-asyncio python3-paho-mqtt
+    python3-setuptools python3-wheel python3-venv python3-pip
     libssl-dev libsqlite3-dev libc-ares-dev libncurses-dev
 )
 if [ "${1:-}" = "--build" ]; then

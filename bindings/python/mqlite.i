@@ -449,6 +449,299 @@ static PyObject *broker_listen(mqlite_broker *b, const char *host, int32_t port)
 }
 %}
 
+/* ---- the Pythonic client's hot paths (python/mqlite/_core.py, client.py,
+ * aio.py): one C call per loop round, per publish and per batch, so that no
+ * per-message work is left to Python but building the Message itself. No
+ * protocol logic: these only sequence mqlite_client_* calls. ---- */
+%{
+#include <poll.h>
+#include <unistd.h>
+
+/* A topic or filter argument as a NUL-terminated C string: a str (encoded
+ * as UTF-8) or bytes. Returns 0, or a negative mqlite code for what mqlite
+ * refuses in every other MQTT string (U+0000, lone surrogates), or -1000
+ * with a Python exception set (wrong type). *msg says why for codes. */
+static int mq_py_topic(PyObject *o, const char **s, const char **msg)
+{
+    Py_ssize_t n = 0;
+    if (PyUnicode_Check(o)) {
+        *s = PyUnicode_AsUTF8AndSize(o, &n);
+        if (!*s) {
+            PyErr_Clear();
+            *msg = "topic: a lone surrogate is not valid UTF-8 (MQTT 5.0 [MQTT-1.5.4-1])";
+            return MQLITE_ERR_UTF8_SURROGATE;
+        }
+    } else if (PyBytes_Check(o)) {
+        *s = PyBytes_AS_STRING(o);
+        n = PyBytes_GET_SIZE(o);
+    } else {
+        PyErr_Format(PyExc_TypeError, "topic must be str, not %.100s", Py_TYPE(o)->tp_name);
+        return -1000;
+    }
+    if (memchr(*s, 0, (size_t)n)) {
+        *msg = "topic: U+0000 is not allowed in an MQTT string (MQTT 5.0 [MQTT-1.5.4-2])";
+        return MQLITE_ERR_UTF8_NULL;
+    }
+    return 0;
+}
+
+static PyObject *mq_py_bool(int v)
+{
+    PyObject *r = v ? Py_True : Py_False;
+    Py_INCREF(r);
+    return r;
+}
+
+/* One event as a tuple for python/mqlite/_core.py:
+ *   MESSAGE: (4, topic str, payload bytes, qos, retain, dup, packet_id, props)
+ *   others:  (type, packet_id, reason, error, text, session_present, props,
+ *             codes, topic bytes, payload bytes)
+ * props is None or a props_list(); codes None or a tuple of ints. */
+static PyObject *mq_py_event(const mqlite_event *ev)
+{
+    int32_t type = mqlite_event_type(ev);
+    const mqlite_props *pr = mqlite_event_props(ev);
+    PyObject *props = mqlite_props_count(pr) > 0 ? props_list(pr) : (Py_INCREF(Py_None), Py_None);
+    if (!props)
+        return NULL;
+    size_t tl = 0, pl = 0;
+    const char *topic = mqlite_event_topic(ev, &tl);
+    const void *payload = mqlite_event_payload(ev, &pl);
+    if (type == MQLITE_EVENT_MESSAGE) {
+        PyObject *t = PyUnicode_DecodeUTF8(topic ? topic : "", (Py_ssize_t)tl, "strict");
+        PyObject *p = PyBytes_FromStringAndSize(payload ? (const char *)payload : "",
+                                                (Py_ssize_t)pl);
+        if (!t || !p) {
+            Py_XDECREF(t);
+            Py_XDECREF(p);
+            Py_DECREF(props);
+            return NULL;
+        }
+        return Py_BuildValue("(iNNiNNiN)", (int)type, t, p, (int)mqlite_event_qos(ev),
+                             mq_py_bool(mqlite_event_retain(ev)), mq_py_bool(mqlite_event_dup(ev)),
+                             (int)mqlite_event_packet_id(ev), props);
+    }
+    PyObject *codes;
+    int32_t n = mqlite_event_count(ev);
+    if (n > 0) {
+        codes = PyTuple_New(n);
+        if (!codes) {
+            Py_DECREF(props);
+            return NULL;
+        }
+        for (int32_t i = 0; i < n; i++)
+            PyTuple_SET_ITEM(codes, i, PyLong_FromLong(mqlite_event_reason_at(ev, i)));
+    } else {
+        Py_INCREF(Py_None);
+        codes = Py_None;
+    }
+    /* The text may quote what the server sent (a reason string): never
+     * fail on it. */
+    const char *text = mqlite_event_text(ev);
+    PyObject *txt = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "replace");
+    if (!txt) {
+        Py_DECREF(props);
+        Py_DECREF(codes);
+        return NULL;
+    }
+    return Py_BuildValue("(iiiiNNNNNN)", (int)type, (int)mqlite_event_packet_id(ev),
+                         (int)mqlite_event_reason(ev), (int)mqlite_event_error(ev), txt,
+                         mq_py_bool(mqlite_event_session_present(ev)), props, codes,
+                         mq_py_bytes(topic, tl), mq_py_bytes(payload, pl));
+}
+
+static PyObject *mq_py_drain(mqlite_client *c, int32_t max)
+{
+    PyObject *l = PyList_New(0);
+    if (!l)
+        return NULL;
+    for (int32_t i = 0; i < max; i++) {
+        const mqlite_event *ev = mqlite_client_next_event(c);
+        if (!ev)
+            break;
+        PyObject *t = mq_py_event(ev);
+        if (!t || PyList_Append(l, t) != 0) {
+            Py_XDECREF(t);
+            Py_DECREF(l);
+            return NULL;
+        }
+        Py_DECREF(t);
+    }
+    return l;
+}
+
+static PyObject *mq_py_client_raise(mqlite_client *c, int32_t rc, const char *msg)
+{
+    mq_py_raise(rc, msg ? msg : mqlite_client_errmsg(c));
+    return NULL;
+}
+%}
+
+%inline %{
+/* Take up to `max` events as mq_py_event() tuples. */
+static PyObject *client_events(mqlite_client *c, int32_t max)
+{
+    return mq_py_drain(c, max);
+}
+
+/* mqlite_client_io(readable, writable), then take up to `max` events:
+ * (rc, events). A lost connection is an event; rc only echoes io's. */
+static PyObject *client_io_events(mqlite_client *c, int32_t readable, int32_t writable,
+                                  int32_t max)
+{
+    int32_t rc = mqlite_client_io(c, readable, writable);
+    PyObject *l = mq_py_drain(c, max);
+    return l ? Py_BuildValue("(iN)", (int)rc, l) : NULL;
+}
+
+/* One round of the synchronous client's loop: wait (GIL released) up to
+ * timeout_ms (-1: no limit) for the client's socket, its next deadline, or
+ * `wake_fd` (an eventfd another thread may write to; -1: none), then
+ * mqlite_client_io() and take up to `max` events: (woken, events). Like
+ * mqlite_client_poll() it does not wait while events are queued. */
+static PyObject *client_loop(mqlite_client *c, int32_t wake_fd, int32_t timeout_ms, int32_t max)
+{
+    struct pollfd p[2];
+    int n = 0, fdi = -1, wki = -1, woke = 0, readable = 0, writable = 0, r;
+    if (mqlite_client_pending_events(c) > 0)
+        timeout_ms = 0;
+    int32_t t = mqlite_client_next_timeout_ms(c);
+    if (t >= 0 && (timeout_ms < 0 || t < timeout_ms))
+        timeout_ms = t;
+    int32_t fd = mqlite_client_fd(c);
+    if (fd >= 0) {
+        p[n].fd = fd;
+        p[n].events = POLLIN | (mqlite_client_want_write(c) ? POLLOUT : 0);
+        p[n].revents = 0;
+        fdi = n++;
+    }
+    if (wake_fd >= 0) {
+        p[n].fd = wake_fd;
+        p[n].events = POLLIN;
+        p[n].revents = 0;
+        wki = n++;
+    }
+    if (n == 0 && timeout_ms < 0)
+        timeout_ms = 0; /* nothing could ever end the wait */
+    Py_BEGIN_ALLOW_THREADS
+    r = poll(p, (nfds_t)n, timeout_ms);
+    if (r > 0 && wki >= 0 && (p[wki].revents & POLLIN)) {
+        uint64_t v;
+        ssize_t got = read(wake_fd, &v, sizeof v);
+        (void)got;
+        woke = 1;
+    }
+    Py_END_ALLOW_THREADS
+    if (r > 0 && fdi >= 0) {
+        readable = (p[fdi].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+        writable = (p[fdi].revents & (POLLOUT | POLLERR)) != 0;
+    }
+    mqlite_client_io(c, readable, writable);
+    PyObject *l = mq_py_drain(c, max);
+    return l ? Py_BuildValue("(NN)", mq_py_bool(woke), l) : NULL;
+}
+
+/* Publish (topic: str or bytes) and, with `flush`, hand it to the socket at
+ * once (mqlite_client_io without waiting). Returns the packet id (0 for
+ * QoS 0); raises mqlite_c.Error with the client's message. */
+static PyObject *client_publish_io(mqlite_client *c, PyObject *topic, const void *payload,
+                                   size_t len, int32_t qos, int32_t retain,
+                                   const mqlite_props *props, int32_t flush)
+{
+    const char *t = NULL, *msg = NULL;
+    int rc = mq_py_topic(topic, &t, &msg);
+    if (rc == -1000)
+        return NULL;
+    if (rc < 0)
+        return mq_py_client_raise(c, rc, msg);
+    int32_t pid = 0;
+    rc = mqlite_client_publish_props(c, t, payload, len, qos, retain, props, &pid);
+    if (rc < 0)
+        return mq_py_client_raise(c, rc, NULL);
+    if (flush && mqlite_client_fd(c) >= 0)
+        mqlite_client_io(c, 0, 0);
+    return PyLong_FromLong(pid);
+}
+
+/* Publish items[start:] of a list or tuple: payloads (bytes-like or str)
+ * to `topic`, or (topic, payload) pairs when topic is None; the socket is
+ * fed every 64 messages and at the end. Stops at the first failure.
+ * Returns (next, rc, msg): rc 0 when all were queued, else the code of the
+ * failure at items[next] (MQLITE_ERR_QUEUE_FULL: wait for room, resume
+ * from `next`) and msg its message (None: in mqlite_client_errmsg());
+ * raises TypeError for an item of the wrong type. */
+static PyObject *client_publish_many(mqlite_client *c, PyObject *topic, PyObject *items,
+                                     int64_t start, int32_t qos, int32_t retain,
+                                     const mqlite_props *props)
+{
+    if (!PyList_Check(items) && !PyTuple_Check(items)) {
+        PyErr_SetString(PyExc_TypeError, "items must be a list or a tuple");
+        return NULL;
+    }
+    const char *t = NULL, *msg = NULL;
+    int rc = 0;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(items), i = start < 0 ? 0 : (Py_ssize_t)start;
+    if (topic != Py_None) {
+        rc = mq_py_topic(topic, &t, &msg);
+        if (rc == -1000)
+            return NULL;
+        if (rc < 0)
+            return Py_BuildValue("(nis)", i, rc, msg);
+    }
+    int fd = mqlite_client_fd(c) >= 0;
+    for (; i < n; i++) {
+        PyObject *it = PySequence_Fast_GET_ITEM(items, i), *pl = it;
+        const char *tt = t;
+        if (topic == Py_None) {
+            if (!PyTuple_Check(it) || PyTuple_GET_SIZE(it) != 2) {
+                PyErr_Format(PyExc_TypeError, "items[%zd] must be a (topic, payload) tuple", i);
+                return NULL;
+            }
+            rc = mq_py_topic(PyTuple_GET_ITEM(it, 0), &tt, &msg);
+            if (rc == -1000)
+                return NULL;
+            if (rc < 0)
+                break;
+            pl = PyTuple_GET_ITEM(it, 1);
+        }
+        const void *data;
+        Py_ssize_t dlen;
+        Py_buffer view;
+        int have_view = 0;
+        if (PyBytes_Check(pl)) {
+            data = PyBytes_AS_STRING(pl);
+            dlen = PyBytes_GET_SIZE(pl);
+        } else if (PyUnicode_Check(pl)) {
+            data = PyUnicode_AsUTF8AndSize(pl, &dlen);
+            if (!data)
+                return NULL;
+        } else {
+            if (PyObject_GetBuffer(pl, &view, PyBUF_SIMPLE) != 0) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_TypeError, "payload of items[%zd] must be bytes-like or "
+                             "str, not %.100s", i, Py_TYPE(pl)->tp_name);
+                return NULL;
+            }
+            have_view = 1;
+            data = view.buf;
+            dlen = view.len;
+        }
+        rc = mqlite_client_publish_props(c, tt, data, (size_t)dlen, qos, retain, props, NULL);
+        if (have_view)
+            PyBuffer_Release(&view);
+        if (rc < 0)
+            break;
+        if (fd && (i & 63) == 63)
+            mqlite_client_io(c, 0, 0);
+    }
+    if (mqlite_client_fd(c) >= 0)
+        mqlite_client_io(c, 0, 0);
+    if (rc < 0 && msg)
+        return Py_BuildValue("(nis)", i, rc, msg);
+    return Py_BuildValue("(niO)", i, rc < 0 ? rc : 0, Py_None);
+}
+%}
+
 %pythoncode %{
 Error = _mqlite_c.Error
 %}

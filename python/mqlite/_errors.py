@@ -10,8 +10,12 @@ negative int), its symbol and the C message::
     +-- InvalidArgumentError (ValueError)      MQLITE_ERR_INVALID, _RANGE, other bad input
     |   +-- UnknownFieldError (TypeError)      MQLITE_ERR_OPTION: no such field/option here
     +-- ConnectionLostError (ConnectionError)  the connection is gone
+    |   +-- ConnectError                       connecting failed: unreachable or refused
     +-- QueueFullError                         a bounded queue is full
     +-- TimeoutError (builtins.TimeoutError)   a deadline passed
+    +-- DeliveryError                          a QoS 1/2 publish refused by the server or lost
+    +-- SubscribeError                         the server refused a subscription
+    +-- UnsupportedError (NotImplementedError) not in this build of mqlite, or not by the peer
 
 Which code is "malformed" and which reason code an error maps to is decided
 by the C library (``mqlite_error_is_malformed``, ``mqlite_error_reason``);
@@ -20,7 +24,7 @@ this module only picks the Python class.
 from __future__ import annotations
 
 import builtins
-from typing import Optional, Tuple, Type
+from typing import Any, Optional, Tuple, Type
 
 from . import mqlite_c as _c
 
@@ -34,6 +38,10 @@ __all__ = [
     "ConnectionLostError",
     "QueueFullError",
     "TimeoutError",
+    "ConnectError",
+    "DeliveryError",
+    "SubscribeError",
+    "UnsupportedError",
     "error_for",
     "from_c_error",
 ]
@@ -110,6 +118,82 @@ class TimeoutError(MqliteError, builtins.TimeoutError):  # noqa: A001 (shadows o
     """A deadline passed; also a ``builtins.TimeoutError``."""
 
 
+class ConnectError(ConnectionLostError):
+    """Connecting failed: the server is unreachable (DNS, TCP), did not
+    answer in time with CONNACK, or refused the connection.
+
+    Attributes:
+        reason_code: the CONNACK return code (3.1/3.1.1) or reason code (5.0)
+            of a refusal, else ``None``.
+    """
+
+    reason_code: Optional[int]
+
+    def __init__(self, code: int, message: Optional[str] = None,
+                 reason_code: Optional[int] = None) -> None:
+        super().__init__(code, message)
+        self.reason_code = reason_code
+
+    def __reduce__(self) -> Tuple[type, Tuple[int, str, Optional[int]]]:  # type: ignore[override]
+        return (type(self), (self.code, self.message, self.reason_code))
+
+
+class DeliveryError(MqliteError):
+    """A QoS 1/2 message was not delivered: the server answered its PUBLISH
+    with a failure reason code (MQTT 5.0, 0x80 and above), or a new session
+    on the server no longer knew it after a reconnect (``lost``: it may or
+    may not have arrived).
+
+    Attributes:
+        packet_id: the message's packet identifier.
+        reason_code: the PUBACK/PUBREC/PUBCOMP reason code, or ``None``.
+        lost: True for a message the server's new session lost.
+    """
+
+    packet_id: int
+    reason_code: Optional[int]
+    lost: bool
+
+    def __init__(self, code: int, message: Optional[str] = None, packet_id: int = 0,
+                 reason_code: Optional[int] = None, lost: bool = False) -> None:
+        super().__init__(code, message)
+        self.packet_id = packet_id
+        self.reason_code = reason_code
+        self.lost = lost
+
+    def __reduce__(self) -> Tuple[Any, ...]:  # type: ignore[override]
+        return (type(self), (self.code, self.message, self.packet_id, self.reason_code,
+                             self.lost))
+
+
+class SubscribeError(MqliteError):
+    """The server refused one or more topic filters of a SUBSCRIBE (SUBACK
+    code 0x80 and above) or UNSUBSCRIBE (5.0 UNSUBACK 0x80 and above).
+
+    Attributes:
+        reason_codes: one code per filter, in order (granted QoS 0-2 or a
+            failure code).
+        filters: the filters, in the same order.
+    """
+
+    reason_codes: Tuple[int, ...]
+    filters: Tuple[str, ...]
+
+    def __init__(self, code: int, message: Optional[str] = None,
+                 reason_codes: Tuple[int, ...] = (), filters: Tuple[str, ...] = ()) -> None:
+        super().__init__(code, message)
+        self.reason_codes = tuple(reason_codes)
+        self.filters = tuple(filters)
+
+    def __reduce__(self) -> Tuple[Any, ...]:  # type: ignore[override]
+        return (type(self), (self.code, self.message, self.reason_codes, self.filters))
+
+
+class UnsupportedError(MqliteError, NotImplementedError):
+    """Not available in this build of mqlite (e.g. client TLS before the C
+    library has it), or not supported by the peer (MQLITE_ERR_UNSUPPORTED)."""
+
+
 _BY_CODE = {
     _c.MQLITE_ERR_TIMEOUT: TimeoutError,
     _c.MQLITE_ERR_QUEUE_FULL: QueueFullError,
@@ -119,12 +203,16 @@ _BY_CODE = {
     _c.MQLITE_ERR_INVALID: InvalidArgumentError,
     _c.MQLITE_ERR_RANGE: InvalidArgumentError,
     _c.MQLITE_ERR_OPTION: UnknownFieldError,
+    _c.MQLITE_ERR_REFUSED: ConnectError,
+    _c.MQLITE_ERR_DNS: ConnectError,
 }
 
 
 def _class_for(code: int, argument: bool) -> Type[MqliteError]:
     if code in _BY_CODE:
         return _BY_CODE[code]
+    if code == _c.MQLITE_ERR_UNSUPPORTED and not argument:
+        return UnsupportedError
     if code <= _c.MQLITE_ERR_MALFORMED:
         if argument:
             return InvalidPacketError

@@ -198,7 +198,7 @@ def _iter_props(props: PropertiesArg) -> Iterator[Tuple[Union[str, int], Any]]:
 
 def _normalize_props(props: PropertiesArg) -> Properties:
     """Names normalized, pairs as tuples; values otherwise as given."""
-    out = []
+    out: List[Tuple[Any, Any]] = []
     for k, v in _iter_props(props):
         name = _prop_name(k)
         if isinstance(name, str) and _prop_type(PROPERTY_NAMES[name]) == _c.MQLITE_PTYPE_PAIR \
@@ -292,6 +292,20 @@ class PropertyView(Mapping[str, PropertyValue]):
         """Every value of property `key`, in packet order (empty if absent)."""
         name = _prop_name(key)
         return [v for n, v in self._items if n == name]
+
+    @property
+    def pairs(self) -> Properties:
+        """Every property as ``(name, value)`` pairs, in packet order
+        (repeated user properties included)."""
+        return self._items
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PropertyView):
+            return self._items == other._items
+        return super().__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
 
     def __repr__(self) -> str:
         return f"PropertyView({list(self._items)!r})"
@@ -824,7 +838,7 @@ def _nbytes(data: Any) -> int:
 
 
 def _flags(strict_utf8: bool) -> int:
-    return _c.MQLITE_DECODE_STRICT_UTF8 if strict_utf8 else 0
+    return int(_c.MQLITE_DECODE_STRICT_UTF8) if strict_utf8 else 0
 
 
 def encode(packet: Packet) -> bytes:

@@ -21,3 +21,7 @@ if importlib.util.find_spec("mqlite") is None:
 # (mosquitto, the Erlang brokers, tmux, paho scripts) would run under ASan,
 # slowly or not at all.
 os.environ.pop("LD_PRELOAD", None)
+
+# The `mqlite_broker` fixture (an in-process broker per test), as other
+# projects use it: see python/mqlite/testing.py.
+pytest_plugins = ["mqlite.testing"]
