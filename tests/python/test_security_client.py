@@ -136,3 +136,22 @@ def test_swig_client_tls_and_scram_options(certs, tmp_path, started):  # noqa: F
 
     assert connect("pencil") == (m.MQLITE_EVENT_CONNECTED, 0)
     assert connect("crayon") == (m.MQLITE_EVENT_CONNECT_FAILED, 0x87)
+
+
+@pytest.mark.parametrize("kind", ["mosquitto", "mqlite"])
+def test_python_client_tls(kind, certs, tmp_path, started):  # noqa: F811
+    """mqlite.Client(ca_certs=..., certfile=..., keyfile=...) over TLS; a
+    wrong CA fails with OpenSSL's reason in the exception."""
+    import mqlite
+
+    port, plain = free_port(), free_port()
+    start(started, tmp_path, kind, tls_conf(certs, port, plain, require=True), [port, plain])
+    with mqlite.Client(host="localhost", port=port, ca_certs=str(certs / "ca.crt"),
+                       certfile=str(certs / "alice.crt"),
+                       keyfile=str(certs / "alice.key")) as c:
+        assert c.is_connected
+    c = mqlite.Client(host="localhost", port=port, ca_certs=str(certs / "otherca.crt"))
+    with pytest.raises(mqlite.MqliteError) as e:
+        c.connect(timeout=WAIT)
+    assert "certificate verify failed" in e.value.message
+    c.close()
