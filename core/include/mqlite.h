@@ -737,7 +737,7 @@ typedef struct mqlite_event mqlite_event;
  * is non-blocking and advanced by mqlite_client_io / _poll, with
  * mqlite_client_fd, _want_write and _next_timeout_ms telling the truth
  * throughout; MQLITE_OPT_CONNECT_TIMEOUT_MS bounds each phase (name
- * resolution, TCP connect per address, TLS handshake, CONNACK). A failed
+ * resolution, TCP connect over all addresses, TLS handshake, CONNACK). A failed
  * handshake arrives as MQLITE_EVENT_CONNECT_FAILED with error
  * MQLITE_ERR_TLS and OpenSSL's reason in words in mqlite_event_text, e.g.
  * "TLS handshake failed: server certificate verify failed: certificate has

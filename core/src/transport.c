@@ -191,7 +191,11 @@ void mq_tp_free(mq_transport *t)
 
 static int start_handshake(mq_transport *t, uint64_t now, mq_err *err);
 
-/* Try addresses from addr_idx on until a connect starts. */
+/* Try addresses from addr_idx on until a connect starts. The TCP phase as
+ * a whole gets the timeout; an address with others after it gets half of
+ * what is left (at least 250 ms), so that one family that drops SYNs (a
+ * broken IPv6 route) leaves time for the other (RFC 8305 spirit, one
+ * attempt at a time). */
 static int start_tcp(mq_transport *t, uint64_t now, mq_err *err)
 {
     int rc = MQLITE_ERR_IO;
@@ -200,9 +204,15 @@ static int start_tcp(mq_transport *t, uint64_t now, mq_err *err)
         int fd = mq_net_connect_start((struct sockaddr *)&t->addrs.addr[i], t->addrs.len[i],
                                       t->nodelay, err);
         if (fd >= 0) {
+            uint64_t left = t->tcp_end > now ? t->tcp_end - now : 0, slot = left;
+            if (t->addr_idx < t->addrs.n) {
+                slot = left / 2;
+                if (slot < 250)
+                    slot = left < 250 ? left : 250;
+            }
             t->fd = fd;
             t->phase = MQ_TP_CONNECTING;
-            t->deadline = now + t->timeout_ms;
+            t->deadline = now + slot;
             return 0;
         }
         rc = fd;
@@ -254,8 +264,7 @@ static int start_handshake(mq_transport *t, uint64_t now, mq_err *err)
 /* The TCP connect finished (writable) or timed out. */
 static int finish_tcp(mq_transport *t, int timed_out, uint64_t now, mq_err *err)
 {
-    int rc = timed_out ? mq_err_set(err, MQLITE_ERR_TIMEOUT, "TCP connect timed out after %u ms",
-                                    (unsigned)t->timeout_ms)
+    int rc = timed_out ? mq_err_set(err, MQLITE_ERR_TIMEOUT, "TCP connect timed out")
                        : mq_net_connect_result(t->fd, err);
     if (rc) {
         mq_net_close(t->fd);
@@ -419,6 +428,7 @@ static int after_dns(mq_transport *t, uint64_t now, mq_err *err)
             mq_tp_close(t);
             return mq_err_set(err, st, "cannot resolve \"%s\": %s", t->host, t->dns_msg);
         }
+        t->tcp_end = now + t->timeout_ms;
         int rc = start_tcp(t, now, err);
         if (rc)
             mq_tp_close(t);
@@ -508,6 +518,7 @@ int mq_tp_start(mq_transport *t, const char *host, int port, uint64_t now, mq_er
         memcpy(t->addrs.addr, &ss, len);
         t->addrs.len[0] = len;
         t->addrs.n = 1;
+        t->tcp_end = now + t->timeout_ms;
         return start_tcp(t, now, err);
     }
     int rc = start_dns(t, now, err);

@@ -12,8 +12,9 @@
  *   - RESOLVING: the fd is an epoll fd gathering c-ares' sockets (readable
  *     when any of them is ready); want_write is 0; the deadline is the
  *     earlier of c-ares' retransmission and the resolution timeout.
- *   - CONNECTING: the TCP socket, writable when connected; per-address
- *     timeout, then the next address.
+ *   - CONNECTING: the TCP socket, writable when connected; the phase's
+ *     timeout is shared by the addresses (one with others after it gets
+ *     half of what is left), then the next address.
  *   - HANDSHAKE: the TCP socket; want_write as the handshake asks.
  * Every phase is bounded by `timeout_ms` (MQLITE_OPT_CONNECT_TIMEOUT_MS).
  */
@@ -54,6 +55,7 @@ typedef struct mq_transport {
     int addr_idx;
     uint64_t deadline;         /* of the current phase */
     uint64_t resolve_deadline;
+    uint64_t tcp_end;          /* the TCP phase's overall deadline */
     char *host;
     int port;
     /* settings (copied by the owner's setters) */

@@ -494,6 +494,92 @@ static void test_dns_resolves_and_tries_both_families(void)
     mqlite_broker_free(b);
 }
 
+/* A listener on [::1]:port whose accept queue is full: further SYNs are
+ * dropped and a connect hangs, as towards a host behind a broken route.
+ * Returns the listener (fds[] get the queued connections) or -1 when IPv6
+ * loopback is not available or the queue never filled. */
+static int blackhole6(int port, int *fds, int *nfds)
+{
+    *nfds = 0;
+    int s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    struct sockaddr_in6 sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin6_family = AF_INET6;
+    sa.sin6_addr = in6addr_loopback;
+    sa.sin6_port = htons((uint16_t)port);
+    if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(s, 0) != 0) {
+        if (s >= 0)
+            close(s);
+        return -1;
+    }
+    for (int i = 0; i < 8; i++) {
+        int c = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        connect(c, (struct sockaddr *)&sa, sizeof sa);
+        fds[(*nfds)++] = c;
+        struct pollfd p = {c, POLLOUT, 0};
+        if (poll(&p, 1, 100) == 0)
+            return s; /* this one hangs: the queue is full */
+    }
+    for (int i = 0; i < *nfds; i++)
+        close(fds[i]);
+    close(s);
+    return -1;
+}
+
+/* Both families, one of them dropping SYNs: the resolver answers ::1 (a
+ * blackhole) and 127.0.0.1 (the broker, same port). The connect timeout is
+ * shared by the addresses, so the client still connects over IPv4 within
+ * the timeout instead of spending all of it on IPv6. */
+static void test_dns_blackholed_family_leaves_time_for_the_other(void)
+{
+    int pp, tp;
+    mqlite_broker *b = tls_broker(&pp, &tp, 0, "server.crt", "server.key");
+    int fds[8], nfds = 0;
+    int bh = blackhole6(pp, fds, &nfds);
+    if (bh < 0) {
+        fprintf(stderr, "  skipped: no IPv6 loopback to blackhole\n");
+        mqlite_broker_free(b);
+        return;
+    }
+    int port;
+    int us = silent_resolver(&port);
+    mqlite_client *c = mqlite_client_new("dns-bh");
+    char servers[64];
+    snprintf(servers, sizeof servers, "127.0.0.1:%d", port);
+    CHECK_EQ(mqlite_client_set_str(c, MQLITE_OPT_DNS_SERVERS, servers), 0);
+    CHECK_EQ(mqlite_client_set_int(c, MQLITE_OPT_CONNECT_TIMEOUT_MS, 2000), 0);
+    uint64_t t0 = tc_now_ms();
+    CHECK_EQ(mqlite_client_connect(c, "broker.mqlite-test.invalid", pp), 0);
+    int outcome = 0;
+    uint64_t took = 0;
+    while (!outcome && tc_now_ms() < t0 + 4000) {
+        dns_answer_one(us);
+        mqlite_broker_poll(b, 0);
+        mqlite_client_poll(c, 2);
+        const mqlite_event *ev;
+        while ((ev = mqlite_client_next_event(c)) != NULL)
+            if (mqlite_event_type(ev) == MQLITE_EVENT_CONNECTED ||
+                mqlite_event_type(ev) == MQLITE_EVENT_CONNECT_FAILED) {
+                outcome = mqlite_event_type(ev);
+                took = tc_now_ms() - t0;
+                if (outcome != MQLITE_EVENT_CONNECTED)
+                    fprintf(stderr, "  %s\n", mqlite_event_text(ev));
+            }
+    }
+    printf("  IPv6 blackholed: connected over IPv4 after %llu ms (timeout 2000)\n",
+           (unsigned long long)took);
+    CHECK_EQ(outcome, MQLITE_EVENT_CONNECTED);
+    CHECK(took < 1600);
+    mqlite_client_free(c);
+    close(us);
+    for (int i = 0; i < nfds; i++)
+        close(fds[i]);
+    close(bh);
+    mqlite_broker_free(b);
+}
+
 /* ---- Debian's mosquitto with TLS listeners ---- */
 
 static int free_port(void)
@@ -617,6 +703,7 @@ int main(int argc, char **argv)
     RUN(test_tls_stalled_handshake_never_blocks_the_loop);
     RUN(test_dns_silent_resolver_times_out_on_schedule);
     RUN(test_dns_resolves_and_tries_both_families);
+    RUN(test_dns_blackholed_family_leaves_time_for_the_other);
     RUN(test_tls_client_against_mosquitto);
     TEST_MAIN_END();
 }
