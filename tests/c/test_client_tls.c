@@ -356,6 +356,49 @@ static void test_tls_stalled_handshake_never_blocks_the_loop(void)
     close(ls);
 }
 
+/* The same stall driven by the caller's own loop: poll() on
+ * mqlite_client_fd() for POLLIN (+ POLLOUT when mqlite_client_want_write())
+ * with mqlite_client_next_timeout_ms() as the timeout, then
+ * mqlite_client_io(). The loop sleeps in its own poll() until the deadline
+ * (no busy wait: few rounds) and the timeout fires on schedule. */
+static void test_tls_stalled_handshake_external_loop(void)
+{
+    int port;
+    int ls = stall_listener(&port);
+    mqlite_client *c = tls_client("stall-ext", ts_path("ca.crt"), MQLITE_V311);
+    CHECK_EQ(mqlite_client_set_int(c, MQLITE_OPT_CONNECT_TIMEOUT_MS, 300), 0);
+    uint64_t t0 = tc_now_ms();
+    CHECK_EQ(mqlite_client_connect(c, "127.0.0.1", port), 0);
+    int rounds = 0, failed = 0;
+    int32_t err = 0;
+    while (!failed && rounds < 1000 && tc_now_ms() < t0 + 3000) {
+        rounds++;
+        int fd = mqlite_client_fd(c);
+        struct pollfd p = {fd, (short)(POLLIN | (mqlite_client_want_write(c) ? POLLOUT : 0)), 0};
+        int32_t t = mqlite_client_next_timeout_ms(c);
+        CHECK(fd >= 0);
+        CHECK(t >= 0 && t <= 300);
+        int n = poll(&p, 1, t);
+        mqlite_client_io(c, n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)),
+                         n > 0 && (p.revents & (POLLOUT | POLLERR)));
+        const mqlite_event *ev;
+        while ((ev = mqlite_client_next_event(c)) != NULL)
+            if (mqlite_event_type(ev) == MQLITE_EVENT_CONNECT_FAILED) {
+                failed = 1;
+                err = mqlite_event_error(ev);
+            }
+    }
+    uint64_t took = tc_now_ms() - t0;
+    printf("  stalled handshake, external loop: CONNECT_FAILED after %llu ms in %d rounds\n",
+           (unsigned long long)took, rounds);
+    CHECK(failed);
+    CHECK_EQ(err, MQLITE_ERR_TIMEOUT);
+    CHECK(took >= 295 && took < 600);
+    CHECK(rounds < 20);
+    mqlite_client_free(c);
+    close(ls);
+}
+
 /* A UDP socket this test owns, posing as a DNS server that never answers. */
 static int silent_resolver(int *port)
 {
@@ -701,6 +744,7 @@ int main(int argc, char **argv)
     RUN(test_tls_client_verification_failures);
     RUN(test_tls_client_expired_certificate);
     RUN(test_tls_stalled_handshake_never_blocks_the_loop);
+    RUN(test_tls_stalled_handshake_external_loop);
     RUN(test_dns_silent_resolver_times_out_on_schedule);
     RUN(test_dns_resolves_and_tries_both_families);
     RUN(test_dns_blackholed_family_leaves_time_for_the_other);
