@@ -90,8 +90,10 @@ class Client(_ClientCore):
             subscriptions survive a crash or restart of the process; a
             client with ``client_id=""`` takes the store's identifier. Use
             it with ``clean_start=False`` (5.0: and a ``session_expiry``).
-        tls, ca_certs, certfile, keyfile: TLS; raise
-            :class:`mqlite.UnsupportedError` until the C library has client TLS.
+        tls, ca_certs, certfile, keyfile: TLS (on when any is given): the CA
+            file to trust (default: the system store), and a client
+            certificate and key (PEM). The server's certificate and host
+            name are always verified; a failure says why in the error.
         on_message: ``f(client, message)`` for each message; without it
             messages wait for :meth:`messages` / :meth:`receive`.
         on_connect: ``f(client, session_present, connack_properties)``.
