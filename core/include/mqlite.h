@@ -858,7 +858,13 @@ MQLITE_API int64_t mqlite_client_get_int(mqlite_client *c, int32_t option);
  * Returns:   0; MQLITE_ERR_OPTION; MQLITE_ERR_RANGE (over 65535 bytes);
  *            MQLITE_ERR_UTF8* (invalid UTF-8 in a string option);
  *            MQLITE_ERR_TOPIC_NAME (will topic); MQLITE_ERR_STATE (not
- *            idle); MQLITE_ERR_NOMEM.
+ *            idle); MQLITE_ERR_NOMEM. MQLITE_OPT_STORE_PATH opens and loads
+ *            the store now: MQLITE_ERR_IO (cannot open or lock it, not an
+ *            SQLite file, truncated, corrupt, another program's file, a
+ *            newer schema: the message names the file, which is left
+ *            untouched), MQLITE_ERR_CLIENT_ID (the store belongs to another
+ *            client id, or is new and the client has none), MQLITE_ERR_STATE
+ *            (the client already holds messages or a store).
  * Since:     0.1
  */
 MQLITE_API int32_t mqlite_client_set_str(mqlite_client *c, int32_t option, const char *value);

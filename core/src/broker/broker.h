@@ -295,7 +295,6 @@ struct mqlite_broker {
     size_t rbuf_cap;
     char *config_path;
     struct mq_persist *persist; /* the persistence file; NULL = memory only */
-    long persist_loaded[3];     /* sessions, retained, messages found at open */
 };
 
 /* ---- broker.c: services for the other modules ---- */

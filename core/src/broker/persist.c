@@ -674,16 +674,14 @@ int mq_persist_open(mqlite_broker *b, const char *path)
             "persistence: %s \"%s\" (schema %d%s, sync %s): %ld sessions (%ld subscriptions, "
             "%ld queued or in-flight messages, %ld QoS 2 ids awaiting PUBREL), %ld retained "
             "messages; %ld sessions and %ld retained messages had expired",
-            created ? "created" : "loaded", path, persist_migrations[0].version,
+            created ? "created" : "loaded", path,
+            persist_migrations[persist_schema.nmigrations - 1].version,
             p->db.from_version && p->db.from_version < persist_schema.nmigrations ? ", migrated"
                                                                                 : "",
             b->o.persist_sync == MQLITE_PERSIST_SYNC_ALWAYS  ? "always"
             : b->o.persist_sync == MQLITE_PERSIST_SYNC_BATCH ? "batch"
                                                              : "off",
             n.sessions, n.subs, n.flows, n.in_ids, n.retained, n.expired, n.retained_expired);
-    b->persist_loaded[0] = n.sessions;
-    b->persist_loaded[1] = n.retained;
-    b->persist_loaded[2] = n.flows;
     return 0;
 }
 
