@@ -38,7 +38,14 @@
 #define DRAIN_S 2.0  /* after the last publish, for what is still in flight */
 #define MAX_RUNS 16  /* distinct senders a `sub` subscriber keeps apart */
 
-enum { M_PUB, M_SUB, M_PAIRS, M_FANIN, M_FANOUT, M_CONNS };
+enum {
+    M_PUB,
+    M_SUB,
+    M_PAIRS,
+    M_FANIN,
+    M_FANOUT,
+    M_CONNS
+};
 static const char *const mode_names[] = {"pub", "sub", "pairs", "fanin", "fanout", "conns"};
 
 typedef struct bopts {
@@ -120,7 +127,10 @@ static void usage(FILE *out)
             "                       sub: stop once N messages arrived)\n"
             "  -d, --duration SECS  run at most SECS seconds (default 10; conns: hold time)\n"
             "  -V, --protocol VER   mqttv31 | mqttv311 | mqttv5 (also 31, 311, 5; default 311)\n"
-            "  -w, --window N       messages a publisher may be ahead (default 100)\n"
+            "  -w, --window N       messages a publisher may be ahead, and QoS 1/2 in\n"
+            "                       flight per publisher (default 20, mosquitto's\n"
+            "                       max_inflight_messages: over 3.1.1 mosquitto 2.0 drops\n"
+            "                       QoS 2 messages beyond it)\n"
             "  -t, --topic T        topic prefix (sub: filter; default mqlite-bench/<pid>,\n"
             "                       sub: mqlite-bench/#)\n"
             "      --json           print the summary as one JSON object\n"
@@ -223,7 +233,7 @@ static int parse_args(int argc, char **argv, bopts *o)
     o->size = 64;
     o->duration = 10;
     o->version = MQLITE_V311;
-    o->window = 100;
+    o->window = 20;
     o->mode = -1;
     o->clients = 0;
     for (int i = 1; i < argc; i++) {
@@ -265,12 +275,26 @@ static int setup_clients(bench *b)
     const bopts *o = &b->o;
     int n = o->clients;
     switch (o->mode) {
-    case M_PUB: b->npub = n; break;
-    case M_SUB: b->nsub = n; break;
-    case M_PAIRS: b->npub = b->nsub = n; break;
-    case M_FANIN: b->npub = n; b->nsub = 1; break;
-    case M_FANOUT: b->npub = 1; b->nsub = n; break;
-    default: b->nsub = n; break; /* conns: idle clients */
+    case M_PUB:
+        b->npub = n;
+        break;
+    case M_SUB:
+        b->nsub = n;
+        break;
+    case M_PAIRS:
+        b->npub = b->nsub = n;
+        break;
+    case M_FANIN:
+        b->npub = n;
+        b->nsub = 1;
+        break;
+    case M_FANOUT:
+        b->npub = 1;
+        b->nsub = n;
+        break;
+    default:
+        b->nsub = n;
+        break; /* conns: idle clients */
     }
     b->n = b->npub + b->nsub;
     b->cl = calloc((size_t)b->n, sizeof *b->cl);
@@ -388,7 +412,8 @@ static void on_message(bench *b, bclient *x, const mqlite_event *ev)
     bstat_stream *s;
     if (bstat_decode(p, len, &h) || !(s = stream_of(x, h.run, h.pub)) ||
         bstat_stream_add(s, h.seq) < 0) {
-        b->foreign++;
+        b->foreign++; /* counted, but no latency, loss or duplicate can be told */
+        b->received++;
         return;
     }
     uint64_t now = bstat_now_us();
@@ -408,8 +433,9 @@ static int handle_events(bench *b, bclient *x)
             break;
         case MQLITE_EVENT_CONNECT_FAILED:
         case MQLITE_EVENT_DISCONNECTED:
-            fprintf(stderr, "mqlite bench: %s:%d: %s\n", b->o.host, b->o.port,
-                    mqlite_event_text(ev));
+            if (!b->failed++) /* one line, not one per client */
+                fprintf(stderr, "mqlite bench: %s:%d: %s\n", b->o.host, b->o.port,
+                        mqlite_event_text(ev));
             x->connected = 0;
             rc = -1;
             break;
@@ -461,8 +487,7 @@ static int round_all(bench *b, int timeout_ms)
         short re = b->pfd[i].revents;
         bclient *x = &b->cl[i];
         if (b->pfd[i].fd >= 0 || mqlite_client_next_timeout_ms(x->c) == 0)
-            mqlite_client_io(x->c, (re & (POLLIN | POLLHUP | POLLERR)) != 0,
-                             (re & POLLOUT) != 0);
+            mqlite_client_io(x->c, (re & (POLLIN | POLLHUP | POLLERR)) != 0, (re & POLLOUT) != 0);
         if (handle_events(b, x) < 0)
             rc = -1;
     }
@@ -704,20 +729,21 @@ static void print_json(const bench *b, const summary *s, int ok)
     printf("{\"mode\":\"%s\",\"ok\":%s,\"host\":\"%s\",\"port\":%d,\"protocol\":\"%s\","
            "\"qos\":%d,\"size\":%d,\"clients\":%d,\"publishers\":%d,\"subscribers\":%d,"
            "\"count\":%ld,\"duration_s\":%.3f,\"elapsed_s\":%.3f,",
-           mode_names[o->mode], ok ? "true" : "false", o->host, o->port,
-           version_name(o->version), o->qos, o->size, o->clients, b->npub,
-           o->mode == M_CONNS ? 0 : b->nsub, o->count, o->duration, s->elapsed);
+           mode_names[o->mode], ok ? "true" : "false", o->host, o->port, version_name(o->version),
+           o->qos, o->size, o->clients, b->npub, o->mode == M_CONNS ? 0 : b->nsub, o->count,
+           o->duration, s->elapsed);
     if (o->mode == M_CONNS) {
         printf("\"connections\":%d,\"connect_s\":%.3f,\"connects_per_s\":%.1f}\n", b->n,
                b->connect_s, b->connect_s > 0 ? b->n / b->connect_s : 0);
         return;
     }
     printf("\"sent\":%llu,\"acked\":%llu,\"received\":%llu,\"lost\":%llu,\"duplicated\":%llu,"
-           "\"out_of_order\":%llu,\"errors\":%llu,\"msgs_per_s\":%.1f,\"mb_per_s\":%.3f,"
+           "\"out_of_order\":%llu,\"foreign\":%llu,\"errors\":%llu,\"msgs_per_s\":%.1f,\"mb_per_"
+           "s\":%.3f,"
            "\"latency_us\":{\"p50\":%u,\"p99\":%u,\"max\":%u,\"samples\":%llu}}\n",
            (unsigned long long)s->sent, (unsigned long long)s->acked,
-           (unsigned long long)s->received, (unsigned long long)s->lost,
-           (unsigned long long)s->dup, (unsigned long long)s->ooo,
+           (unsigned long long)s->received, (unsigned long long)s->lost, (unsigned long long)s->dup,
+           (unsigned long long)s->ooo, (unsigned long long)b->foreign,
            (unsigned long long)b->errors, s->rate, s->mbps, s->p50, s->p99, s->max,
            (unsigned long long)b->lat.count);
 }
@@ -738,9 +764,10 @@ static void print_text(const bench *b, const summary *s)
         printf("  sent        %llu msgs, acknowledged %llu\n", (unsigned long long)s->sent,
                (unsigned long long)s->acked);
     if (b->nsub)
-        printf("  received    %llu msgs\n", (unsigned long long)s->received);
-    printf("  lost        %llu, duplicated %llu, out of order %llu\n",
-           (unsigned long long)s->lost, (unsigned long long)s->dup, (unsigned long long)s->ooo);
+        printf("  received    %llu msgs (%llu without a bench header)\n",
+               (unsigned long long)s->received, (unsigned long long)b->foreign);
+    printf("  lost        %llu, duplicated %llu, out of order %llu\n", (unsigned long long)s->lost,
+           (unsigned long long)s->dup, (unsigned long long)s->ooo);
     printf("  throughput  %.0f msgs/s, %.2f MB/s\n", s->rate, s->mbps);
     if (b->lat.count)
         printf("  latency     p50 %u us, p99 %u us, max %u us\n", s->p50, s->p99, s->max);
@@ -765,8 +792,8 @@ int cmd_bench(int argc, char **argv)
     raise_nofile(b.o.clients * 2);
     b.run = (uint32_t)getpid() ^ (uint32_t)(bstat_now_us() << 12);
     double t_setup = now_s();
-    int failed = setup_clients(&b) < 0 ||
-                 wait_ready(&b, b.o.mode != M_CONNS, t_setup + SETUP_S) < 0;
+    int failed =
+        setup_clients(&b) < 0 || wait_ready(&b, b.o.mode != M_CONNS, t_setup + SETUP_S) < 0;
     if (!failed) {
         b.t0 = now_s();
         b.connect_s = b.t0 - t_setup;
