@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "benchstat.h"
+#include "cliopts.h"
 #include "mqlite.h"
 #include "tools.h"
 
@@ -145,28 +146,6 @@ static void usage(FILE *out)
 
 /* ---- arguments ---- */
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int version_of(const char *s)
-{
-    if (!strcmp(s, "mqttv31") || !strcmp(s, "31"))
-        return MQLITE_V31;
-    if (!strcmp(s, "mqttv311") || !strcmp(s, "311"))
-        return MQLITE_V311;
-    if (!strcmp(s, "mqttv5") || !strcmp(s, "5"))
-        return MQLITE_V5;
-    return -1;
-}
-
 static int bad(const char *fmt, const char *a, const char *b)
 {
     fprintf(stderr, "mqlite bench: ");
@@ -184,23 +163,23 @@ static int take_value(bopts *o, const char *a, const char *v)
     if (!strcmp(a, "-h") || !strcmp(a, "--host")) {
         o->host = v;
     } else if (!strcmp(a, "-p") || !strcmp(a, "--port")) {
-        if (parse_long(v, 1, 65535, &n))
+        if (cli_parse_long(v, 1, 65535, &n))
             return bad("invalid port '%s' for %s", v, a);
         o->port = (int)n;
     } else if (!strcmp(a, "-q") || !strcmp(a, "--qos")) {
-        if (parse_long(v, 0, 2, &n))
+        if (cli_parse_long(v, 0, 2, &n))
             return bad("invalid QoS '%s' for %s (0, 1 or 2)", v, a);
         o->qos = (int)n;
     } else if (!strcmp(a, "-s") || !strcmp(a, "--size")) {
-        if (parse_long(v, BSTAT_HDR, 268435455L, &n))
+        if (cli_parse_long(v, BSTAT_HDR, 268435455L, &n))
             return bad("invalid payload size '%s' for %s (at least 24 bytes)", v, a);
         o->size = (int)n;
     } else if (!strcmp(a, "-c") || !strcmp(a, "--clients")) {
-        if (parse_long(v, 1, MAX_CLIENTS, &n))
+        if (cli_parse_long(v, 1, MAX_CLIENTS, &n))
             return bad("invalid client count '%s' for %s (1..20000)", v, a);
         o->clients = (int)n;
     } else if (!strcmp(a, "-n") || !strcmp(a, "--count")) {
-        if (parse_long(v, 0, BSTAT_MAX_SEQ, &n))
+        if (cli_parse_long(v, 0, BSTAT_MAX_SEQ, &n))
             return bad("invalid message count '%s' for %s", v, a);
         o->count = n;
     } else if (!strcmp(a, "-d") || !strcmp(a, "--duration")) {
@@ -209,11 +188,11 @@ static int take_value(bopts *o, const char *a, const char *v)
             return bad("invalid duration '%s' for %s (seconds, > 0)", v, a);
         o->duration = d;
     } else if (!strcmp(a, "-V") || !strcmp(a, "--protocol")) {
-        o->version = version_of(v);
+        o->version = cli_version_of(v);
         if (o->version < 0)
             return bad("invalid protocol version '%s' for %s", v, a);
     } else if (!strcmp(a, "-w") || !strcmp(a, "--window")) {
-        if (parse_long(v, 1, 65535, &n))
+        if (cli_parse_long(v, 1, 65535, &n))
             return bad("invalid window '%s' for %s (1..65535)", v, a);
         o->window = (int)n;
     } else if (!strcmp(a, "-t") || !strcmp(a, "--topic")) {

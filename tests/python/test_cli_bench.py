@@ -9,8 +9,6 @@ timeout and brokers are stopped by PID.
 from __future__ import annotations
 
 import json
-import pathlib
-import signal
 import subprocess
 import threading
 import time
@@ -18,7 +16,7 @@ import uuid
 
 import pytest
 
-from peers import build_dir, closed_port, mosquitto  # noqa: F401
+from peers import MqliteBroker, build_dir, closed_port, mosquitto  # noqa: F401
 
 LATENCY_FIELDS = ("p50", "p99", "max", "samples")
 
@@ -35,37 +33,9 @@ def run(args, timeout=30):
     return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
 
 
-class Broker:
-    """`mqlite broker -p 0 --port-file F`, stopped by PID with SIGTERM."""
-
-    def __init__(self, tmp: pathlib.Path):
-        port_file = tmp / f"broker-{uuid.uuid4().hex[:8]}.port"
-        self.log = open(tmp / "broker.log", "ab")
-        self.p = subprocess.Popen([mqlite(), "broker", "-p", "0", "--port-file", str(port_file)],
-                                  stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + 10
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if time.monotonic() > deadline or self.p.poll() is not None:
-                self.stop()
-                pytest.fail("mqlite broker did not write its port file")
-            time.sleep(0.02)
-        self.host = "127.0.0.1"
-        self.port = int(port_file.read_text())
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(5)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(5)
-        self.log.close()
-
-
 @pytest.fixture
 def broker(tmp_path):
-    b = Broker(tmp_path)
+    b = MqliteBroker(tmp_path)
     yield b
     b.stop()
 
@@ -75,7 +45,7 @@ def any_broker(request, tmp_path):
     if request.param == "mosquitto":
         yield request.getfixturevalue("mosquitto")
         return
-    b = Broker(tmp_path)
+    b = MqliteBroker(tmp_path)
     yield b
     b.stop()
 
