@@ -9,6 +9,9 @@ timeout and brokers are stopped by PID.
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
 import subprocess
 import threading
 import time
@@ -223,3 +226,37 @@ def test_help_documents_every_mode_and_option():
                  "--size", "--clients", "--count", "--duration", "--protocol", "--window",
                  "--topic", "--json", "--quiet"):
         assert word in out, word
+
+
+def run_with_tty_stderr(args, timeout=20) -> tuple[int, str, str]:
+    """Run with stderr on a pseudo-terminal, as in an interactive shell."""
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
+        os.close(slave)
+        chunks = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                data = os.read(master, 4096)
+            except OSError:      # EIO: the child closed its end
+                break
+            if not data:
+                break
+            chunks.append(data)
+        out = p.stdout.read().decode(errors="replace")
+        p.wait(5)
+        return p.returncode, out, b"".join(chunks).decode(errors="replace")
+    finally:
+        os.close(master)
+
+
+def test_progress_line_once_a_second_on_a_terminal_only(broker):
+    args = [mqlite(), "bench", "pairs", "-p", str(broker.port), "-c", "2", "-q", "1", "-d", "2.5"]
+    rc, out, err = run_with_tty_stderr(args)
+    assert rc == 0, err
+    ticks = re.findall(r"\[\s*(\d+)s\] pairs: sent \d+, received \d+, \d+ msgs/s", err)
+    assert ticks[:2] == ["1", "2"], err
+    assert "throughput" in out
+    rc, out, err = run_with_tty_stderr(args + ["--quiet"])
+    assert rc == 0 and "msgs/s" not in err and "throughput" in out
