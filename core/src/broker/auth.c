@@ -261,7 +261,7 @@ static int fill_request(mq_conn *c, struct mqlite_auth_request *r, const mq_pack
         r->pass_len = p->password.len;
         rc |= dup_view(a, (char **)&r->password, p->password);
     }
-    if (c->cert_ok)
+    if (c->cert_ok && c->cert_cn)
         rc |= dup_view(a, &r->cert_cn, mq_view_cstr(c->cert_cn));
     if (method.len)
         rc |= dup_view(a, &r->method, method);
@@ -364,7 +364,7 @@ static int tls_identity(mq_conn *c, const mq_packet *p)
 {
     if (!c->l || !c->l->use_identity || !c->tls)
         return 0;
-    if (!c->cert_ok || !c->cert_cn[0])
+    if (!c->cert_ok || !c->cert_cn)
         return auth_refuse(c, p->client_id, 0x86,
                            "use_identity_as_username: no verified client certificate with a CN");
     return set_username(c, mq_view_cstr(c->cert_cn)) ? MQLITE_ERR_NOMEM : 1;

@@ -178,7 +178,7 @@ struct mq_conn {
     size_t out_off;        /* bytes of out already written */
     mq_view *aliases;      /* [nalias], 1-based alias i at [i - 1]; owned copies */
     char peer[56];
-    char cert_cn[128];     /* CN of a verified client certificate, "" = none */
+    char *cert_cn;         /* CN of a verified client certificate; owned; NULL = none */
 };
 
 /* ---- a session (session.c) ---- */

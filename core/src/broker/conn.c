@@ -315,14 +315,24 @@ static void handshake(mq_conn *c)
     }
     c->tls_hs = 0;
     c->cert_ok = (uint8_t)mq_tls_peer_has_cert(c->tls);
-    if (c->cert_ok && !mq_tls_peer_cn(c->tls, c->cert_cn, sizeof c->cert_cn))
-        c->cert_cn[0] = '\0';
+    if (c->cert_ok) {
+        /* Kept on the heap: most connections have no certificate, and idle
+         * connections are what the broker holds by the thousand. */
+        char cn[128];
+        if (mq_tls_peer_cn(c->tls, cn, sizeof cn) && cn[0]) {
+            c->cert_cn = mq_memdup0(&b->a, cn, strlen(cn));
+            if (!c->cert_cn) {
+                mq_conn_close(c, -1, 0, "out of memory");
+                return;
+            }
+        }
+    }
     /* The CONNECT may take the usual time from here. */
     c->deadline_ms = b->now_ms + b->o.connect_timeout_ms;
     mq_broker_wake_at(b, c->deadline_ms);
     mq_blog(b, MQLITE_LOG_DEBUG, "TLS from %s: %s %s%s%s", c->peer, mq_tls_version_name(c->tls),
             mq_tls_cipher_name(c->tls), c->cert_ok ? ", client certificate CN=" : "",
-            c->cert_ok ? c->cert_cn : "");
+            c->cert_cn ? c->cert_cn : "");
     update_events(c);
     /* ClientHello-and-CONNECT clients (TLS 1.3 early data aside, a client
      * may send CONNECT with its Finished): look at input now. */
@@ -641,6 +651,7 @@ void mq_conn_free(mq_conn *c)
     mq_buf_free(&c->out, a);
     mq_free(a, c->username);
     mq_free(a, c->auth_method);
+    mq_free(a, c->cert_cn);
     if (c->aliases) {
         for (uint16_t i = 0; i < c->nalias; i++)
             mq_free(a, (void *)c->aliases[i].p);

@@ -204,7 +204,7 @@ static void log_connect(const mq_conn *c, const mq_packet *p, int present)
     char how[200] = "";
     if (c->tls)
         snprintf(how, sizeof how, ", %s%s%s%s", mq_tls_version_name(c->tls),
-                 c->cert_ok ? " certificate \"" : "", c->cert_ok ? c->cert_cn : "",
+                 c->cert_ok ? " certificate \"" : "", c->cert_ok && c->cert_cn ? c->cert_cn : "",
                  c->cert_ok ? "\"" : "");
     mq_blog(c->b, MQLITE_LOG_NOTICE,
             "client \"%s\" connected from %s (MQTT %s, clean %d, keep-alive %u, session %s%s%s%s%s)",
