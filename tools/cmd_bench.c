@@ -139,7 +139,8 @@ static void usage(FILE *out)
             "      --help           this help\n"
             "\n"
             "The summary gives msgs/s, MB/s, latency p50/p99/max (from the send time in\n"
-            "each payload), lost and duplicated messages. Exit status: 0 done, 1 a\n"
+            "each payload; measured where messages are received, so not by pub alone),\n"
+            "lost and duplicated messages. Exit status: 0 done, 1 a\n"
             "connection failed, 2 bad arguments.\n",
             BSTAT_HDR);
 }
@@ -750,6 +751,9 @@ static void print_text(const bench *b, const summary *s)
     printf("  throughput  %.0f msgs/s, %.2f MB/s\n", s->rate, s->mbps);
     if (b->lat.count)
         printf("  latency     p50 %u us, p99 %u us, max %u us\n", s->p50, s->p99, s->max);
+    else
+        printf("  latency     none measured (measured where messages arrive: pairs, fanin,\n"
+               "              fanout, or a `mqlite bench sub` for this pub)\n");
 }
 
 static void raise_nofile(int need)
