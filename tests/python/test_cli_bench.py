@@ -108,6 +108,14 @@ def test_fanout_delivers_to_every_subscriber(any_broker, qos):
     assert r["lost"] == 0 and r["duplicated"] == 0
 
 
+@pytest.mark.parametrize("version, name", [("31", "3.1"), ("mqttv311", "3.1.1"), ("5", "5.0")])
+def test_every_protocol_version(any_broker, version, name):
+    rc, r, err = bench(any_broker, "pairs", "-c", "2", "-n", "100", "-q", "1", "-V", version)
+    assert rc == 0, err
+    assert r["protocol"] == name
+    assert r["received"] == 200 and r["lost"] == 0
+
+
 def test_pub_counts_acknowledgements(any_broker):
     rc, r, err = bench(any_broker, "pub", "-c", "3", "-n", "400", "-q", "1")
     assert rc == 0, err
