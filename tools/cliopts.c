@@ -13,7 +13,7 @@
 
 const char cli_common_help[] =
     "  -h HOST          broker host (default localhost)\n"
-    "  -p PORT          broker port (default 1883)\n"
+    "  -p PORT          broker port (default 1883; 8883 with TLS)\n"
     "  -t TOPIC         topic (sub: filter; may repeat)\n"
     "  -q QOS           quality of service 0, 1 or 2 (default 0)\n"
     "  -i ID            client id (default mqlite-<cmd>-<pid>)\n"
@@ -24,6 +24,14 @@ const char cli_common_help[] =
     "  -c               persistent session (clean session / clean start off)\n"
     "  -x SECS          5.0 session expiry interval\n"
     "  --will-topic T, --will-payload P, --will-qos Q, --will-retain\n"
+    "  --cafile FILE    trust the CAs in FILE (PEM) and connect with TLS\n"
+    "  --capath DIR     trust the CAs in DIR (c_rehash) and connect with TLS\n"
+    "  --tls-use-os-certs  trust the system's CA store and connect with TLS\n"
+    "  --cert FILE, --key FILE   client certificate and key (PEM); --keypass PASS\n"
+    "  --insecure       do not check the server's host name against its certificate\n"
+    "  --tls-insecure-skip-verify  DANGER: accept any server certificate at all\n"
+    "  --tls-version V  minimum tlsv1.2 (default) or tlsv1.3\n"
+    "  --ciphers LIST   TLS 1.2 cipher list; --tls-alpn PROTO; --tls-server-name NAME\n"
     "  -d               print every packet sent and received (to stderr)\n"
     "  --quiet          no error messages\n"
     "  --help           this help\n";
@@ -32,7 +40,7 @@ void cli_defaults(cli_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->host = "localhost";
-    o->port = 1883;
+    o->port = 1883; /* 8883 when TLS is on and -p is not given */
     o->version = MQLITE_V311;
     o->keepalive = 60;
     o->clean = 1;
@@ -65,7 +73,10 @@ int cli_parse_common(cli_opts *o, int argc, char **argv, int *i, const char *cmd
     const char *a = argv[*i];
     static const char *const with_value[] = {"-h", "-p", "-t", "-q", "-i", "-I", "-k", "-V",
                                              "-u", "-P", "-x", "--will-topic",
-                                             "--will-payload", "--will-qos"};
+                                             "--will-payload", "--will-qos", "--cafile",
+                                             "--capath", "--cert", "--key", "--keypass",
+                                             "--tls-version", "--ciphers", "--tls-alpn",
+                                             "--tls-server-name"};
     int takes = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
         if (!strcmp(a, with_value[k]))
@@ -79,6 +90,12 @@ int cli_parse_common(cli_opts *o, int argc, char **argv, int *i, const char *cmd
             o->will_retain = 1;
         else if (!strcmp(a, "--quiet"))
             o->quiet = 1;
+        else if (!strcmp(a, "--insecure"))
+            o->insecure = 1;
+        else if (!strcmp(a, "--tls-insecure-skip-verify"))
+            o->insecure_all = 1;
+        else if (!strcmp(a, "--tls-use-os-certs"))
+            o->tls_os_certs = 1;
         else
             return CLI_NOT_MINE;
         return CLI_TOOK;
@@ -95,6 +112,7 @@ int cli_parse_common(cli_opts *o, int argc, char **argv, int *i, const char *cmd
         if (cli_parse_long(v, 1, 65535, &n))
             goto bad;
         o->port = (int)n;
+        o->port_given = 1;
     } else if (!strcmp(a, "-t")) {
         if (o->ntopics >= 64) {
             fprintf(stderr, "mqlite %s: at most 64 topics\n", cmd);
@@ -128,6 +146,29 @@ int cli_parse_common(cli_opts *o, int argc, char **argv, int *i, const char *cmd
         if (cli_parse_long(v, 0, 4294967295L, &n))
             goto bad;
         o->session_expiry = n;
+    } else if (!strcmp(a, "--cafile")) {
+        o->cafile = v;
+    } else if (!strcmp(a, "--capath")) {
+        o->capath = v;
+    } else if (!strcmp(a, "--cert")) {
+        o->certfile = v;
+    } else if (!strcmp(a, "--key")) {
+        o->keyfile = v;
+    } else if (!strcmp(a, "--keypass")) {
+        o->key_password = v;
+    } else if (!strcmp(a, "--ciphers")) {
+        o->ciphers = v;
+    } else if (!strcmp(a, "--tls-alpn")) {
+        o->tls_alpn = v;
+    } else if (!strcmp(a, "--tls-server-name")) {
+        o->tls_server_name = v;
+    } else if (!strcmp(a, "--tls-version")) {
+        if (!strcmp(v, "tlsv1.2"))
+            o->tls_version = 12;
+        else if (!strcmp(v, "tlsv1.3"))
+            o->tls_version = 13;
+        else
+            goto bad;
     } else if (!strcmp(a, "--will-topic")) {
         o->will_topic = v;
     } else {
@@ -147,6 +188,11 @@ bad:
             return NULL;                                                                   \
         }                                                                                  \
     } while (0)
+
+int cli_tls(const cli_opts *o)
+{
+    return o->cafile || o->capath || o->certfile || o->tls_os_certs || o->insecure_all;
+}
 
 mqlite_client *cli_client(const cli_opts *o, const char *cmd)
 {
@@ -181,6 +227,31 @@ mqlite_client *cli_client(const cli_opts *o, const char *cmd)
     }
     if (o->debug)
         SET(mqlite_client_set_int(c, MQLITE_OPT_TRACE, 1));
+    if (cli_tls(o)) {
+        SET(mqlite_client_set_int(c, MQLITE_OPT_TLS, 1));
+        const struct {
+            int32_t opt;
+            const char *v;
+        } strs[] = {{MQLITE_OPT_TLS_CAFILE, o->cafile},
+                    {MQLITE_OPT_TLS_CAPATH, o->capath},
+                    {MQLITE_OPT_TLS_CERTFILE, o->certfile},
+                    {MQLITE_OPT_TLS_KEYFILE, o->keyfile},
+                    {MQLITE_OPT_TLS_KEY_PASSWORD, o->key_password},
+                    {MQLITE_OPT_TLS_CIPHERS, o->ciphers},
+                    {MQLITE_OPT_TLS_ALPN, o->tls_alpn},
+                    {MQLITE_OPT_TLS_SERVER_NAME, o->tls_server_name}};
+        for (size_t k = 0; k < sizeof strs / sizeof strs[0]; k++)
+            if (strs[k].v)
+                SET(mqlite_client_set_str(c, strs[k].opt, strs[k].v));
+        if (o->tls_os_certs)
+            SET(mqlite_client_set_int(c, MQLITE_OPT_TLS_USE_SYSTEM_CA, 1));
+        if (o->insecure)
+            SET(mqlite_client_set_int(c, MQLITE_OPT_TLS_VERIFY_HOSTNAME, 0));
+        if (o->insecure_all)
+            SET(mqlite_client_set_int(c, MQLITE_OPT_TLS_INSECURE_SKIP_VERIFY, 1));
+        if (o->tls_version)
+            SET(mqlite_client_set_int(c, MQLITE_OPT_TLS_MIN_VERSION, o->tls_version));
+    }
     return c;
 }
 
@@ -202,7 +273,8 @@ void cli_trace(const mqlite_event *ev, int version)
 
 int cli_connect(mqlite_client *c, const cli_opts *o, const char *cmd)
 {
-    if (mqlite_client_connect(c, o->host, o->port) < 0) {
+    int port = o->port_given || !cli_tls(o) ? o->port : 8883;
+    if (mqlite_client_connect(c, o->host, port) < 0) {
         if (!o->quiet)
             fprintf(stderr, "mqlite %s: %s\n", cmd, mqlite_client_errmsg(c));
         return 1;

@@ -28,6 +28,15 @@ typedef struct cli_opts {
     const char *topics[64];
     int ntopics;
     int verbose;        /* sub -v */
+    int port_given;
+    /* TLS (mosquitto_pub's spelling): on when a CA, certificate or
+     * --tls-use-os-certs is given */
+    const char *cafile, *capath, *certfile, *keyfile, *key_password;
+    const char *ciphers, *tls_alpn, *tls_server_name;
+    int tls_version;    /* 0, 12, 13 */
+    int tls_os_certs;
+    int insecure;       /* --insecure: no host name check (as mosquitto_pub) */
+    int insecure_all;   /* --tls-insecure-skip-verify: no checks at all */
 } cli_opts;
 
 /* Result of cli_parse_common for one argument. */
@@ -36,6 +45,8 @@ typedef struct cli_opts {
 #define CLI_BAD -1
 
 void cli_defaults(cli_opts *o);
+/* 1 when the options ask for TLS. */
+int cli_tls(const cli_opts *o);
 /* Try argv[*i] as a common option; advances *i past its value. */
 int cli_parse_common(cli_opts *o, int argc, char **argv, int *i, const char *cmd);
 /* A configured client (NULL after printing an error). */

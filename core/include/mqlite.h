@@ -730,6 +730,71 @@ typedef struct mqlite_event mqlite_event;
 #define MQLITE_OPT_CONNECT_PROPS 60  /* extra CONNECT properties (e.g. user properties) */
 #define MQLITE_OPT_WILL_PROPS 61     /* will properties (5.0: will delay, expiry, ...) */
 
+/*
+ * TLS and name resolution (take effect at the next connect; set while idle).
+ *
+ * TLS runs over the same poll-driven interface as plain TCP: the handshake
+ * is non-blocking and advanced by mqlite_client_io / _poll, with
+ * mqlite_client_fd, _want_write and _next_timeout_ms telling the truth
+ * throughout; MQLITE_OPT_CONNECT_TIMEOUT_MS bounds each phase (name
+ * resolution, TCP connect over all addresses, TLS handshake, CONNACK). A failed
+ * handshake arrives as MQLITE_EVENT_CONNECT_FAILED with error
+ * MQLITE_ERR_TLS and OpenSSL's reason in words in mqlite_event_text, e.g.
+ * "TLS handshake failed: server certificate verify failed: certificate has
+ * expired". Files are read when mqlite_client_connect is called; a file
+ * that cannot be used makes that call fail with MQLITE_ERR_TLS.
+ *
+ * Host names are resolved asynchronously (c-ares, through the same fd):
+ * mqlite_client_connect returns at once; AAAA and A answers are both
+ * tried, families interleaved. Literal addresses skip the resolver.
+ */
+/* Integer options. */
+#define MQLITE_OPT_TLS 80                      /* 0/1: connect with TLS; default 0 */
+#define MQLITE_OPT_TLS_VERIFY_HOSTNAME 81      /* 0/1: check the certificate names the
+                                                  host (or MQLITE_OPT_TLS_SERVER_NAME);
+                                                  default 1 */
+#define MQLITE_OPT_TLS_INSECURE_SKIP_VERIFY 82 /* 0/1: DANGER, development only: accept
+                                                  any certificate from anyone (no chain,
+                                                  no name check); default 0 */
+#define MQLITE_OPT_TLS_MIN_VERSION 83          /* 12 (TLS 1.2) or 13 (TLS 1.3); default 12 */
+#define MQLITE_OPT_TLS_USE_SYSTEM_CA 84        /* 0/1: also trust the system store when a CA
+                                                  file/dir is set; default 0 (the system
+                                                  store is used when neither is set) */
+/* String options (mqlite_client_set_str; NULL restores the default). */
+#define MQLITE_OPT_TLS_CAFILE 90       /* PEM bundle of trusted CAs */
+#define MQLITE_OPT_TLS_CAPATH 91       /* directory of hashed CA files (c_rehash) */
+#define MQLITE_OPT_TLS_CERTFILE 92     /* client certificate chain, PEM */
+#define MQLITE_OPT_TLS_KEYFILE 93      /* its private key, PEM (default: in CERTFILE) */
+#define MQLITE_OPT_TLS_KEY_PASSWORD 94 /* passphrase of an encrypted key (wiped when freed) */
+#define MQLITE_OPT_TLS_CIPHERS 95      /* TLS 1.2 cipher list, OpenSSL syntax */
+#define MQLITE_OPT_TLS_CIPHERSUITES 96 /* TLS 1.3 cipher suites, OpenSSL syntax */
+#define MQLITE_OPT_TLS_SERVER_NAME 97  /* SNI and the name verified; default: the host
+                                          given to mqlite_client_connect */
+#define MQLITE_OPT_TLS_ALPN 98         /* comma-separated ALPN protocols, e.g. "mqtt" */
+#define MQLITE_OPT_DNS_SERVERS 99      /* "ip[:port],..." resolvers to ask instead of
+                                          /etc/resolv.conf's (tests, split DNS) */
+
+/*
+ * MQTT 5.0 enhanced authentication (section 4.12; shape CONNECT: set while
+ * idle; needs MQLITE_OPT_PROTOCOL 5).
+ *
+ * Built in: MQLITE_OPT_AUTH_METHOD "SCRAM-SHA-256" with no
+ * MQLITE_OPT_AUTH_DATA runs SCRAM-SHA-256 (RFC 5802/7677) with
+ * MQLITE_OPT_USERNAME and MQLITE_OPT_PASSWORD, which then do not travel in
+ * CONNECT; the CONNACK's server signature is checked (a server that does
+ * not know the password is disconnected). mqlite_client_auth(c, 0x19,
+ * NULL, 0) re-authenticates inside the session.
+ *
+ * Pluggable: any other method (or SCRAM with MQLITE_OPT_AUTH_DATA set)
+ * sends MQLITE_OPT_AUTH_DATA in CONNECT; each AUTH 0x18 from the server
+ * arrives as MQLITE_EVENT_AUTH (data in mqlite_event_payload) and the
+ * application answers with mqlite_client_auth(c, 0x18, data, len). The
+ * outcome is the usual CONNECTED / CONNECT_FAILED event (the CONNACK's
+ * properties, Authentication Data included, via mqlite_event_props).
+ */
+#define MQLITE_OPT_AUTH_METHOD 100     /* string; default none (no enhanced auth) */
+#define MQLITE_OPT_AUTH_DATA 101       /* bytes: initial Authentication Data */
+
 /* Client states (mqlite_client_state). */
 #define MQLITE_STATE_IDLE 0          /* no connection, none wanted */
 #define MQLITE_STATE_CONNECTING 1    /* TCP connect or CONNACK under way */
@@ -811,17 +876,43 @@ MQLITE_API int32_t mqlite_client_set_props(mqlite_client *c, int32_t option,
 MQLITE_API const char *mqlite_client_errmsg(const mqlite_client *c);
 
 /*
- * mqlite_client_connect - start connecting to host:port over TCP. Does not
- * block: the TCP connect, CONNECT and CONNACK proceed as the loop drives
- * the client, and MQLITE_EVENT_CONNECTED or MQLITE_EVENT_CONNECT_FAILED
- * tells the outcome. `host` is an IPv4 or IPv6 literal or a host name;
- * every address it resolves to is tried in turn.
+ * mqlite_client_connect - start connecting to host:port over TCP (or TLS,
+ * MQLITE_OPT_TLS). Does not block: name resolution (asynchronous), the TCP
+ * connect, the TLS handshake, CONNECT and CONNACK proceed as the loop
+ * drives the client, and MQLITE_EVENT_CONNECTED or
+ * MQLITE_EVENT_CONNECT_FAILED tells the outcome (a name that does not
+ * resolve, or not in time: CONNECT_FAILED with MQLITE_ERR_DNS). `host` is
+ * an IPv4 or IPv6 literal or a host name; every address it resolves to is
+ * tried in turn.
  * Returns:   0; MQLITE_ERR_STATE (already connecting or connected);
  *            MQLITE_ERR_INVALID (host NULL, port not 1..65535);
- *            MQLITE_ERR_DNS (the name does not resolve); MQLITE_ERR_IO.
+ *            MQLITE_ERR_TLS (a certificate, key or CA file cannot be used);
+ *            MQLITE_ERR_CONFIG (bad cipher list, ALPN list or DNS servers);
+ *            MQLITE_ERR_DNS (the resolver cannot start); MQLITE_ERR_IO.
  * Since:     0.1
  */
 MQLITE_API int32_t mqlite_client_connect(mqlite_client *c, const char *host, int32_t port);
+
+/*
+ * mqlite_client_auth - send a 5.0 AUTH packet with the configured
+ * MQLITE_OPT_AUTH_METHOD and `data` (len bytes, copied; may be NULL/0).
+ *   reason 0x18: continue - the answer to an MQLITE_EVENT_AUTH challenge
+ *                (pluggable methods; 5.0 [MQTT-4.12.0-3]);
+ *   reason 0x19: re-authenticate, once connected (5.0 [MQTT-4.12.1-1]);
+ *                the server answers with AUTH 0x18 challenges and finally
+ *                AUTH 0x00 (MQLITE_EVENT_AUTH, reason 0) or a DISCONNECT.
+ *                With the built-in SCRAM-SHA-256, pass no data.
+ * Works in socket and sans-I/O mode.
+ * Returns:   0; MQLITE_ERR_STATE (no method configured - 5.0
+ *            [MQTT-4.12.0-7] forbids AUTH then -, 0x19 before CONNACK or
+ *            while one is under way, 0x18 with no exchange under way or
+ *            for the built-in SCRAM); MQLITE_ERR_RANGE (other reasons);
+ *            MQLITE_ERR_INVALID (data for the built-in SCRAM, or NULL
+ *            with len > 0); MQLITE_ERR_NOT_CONNECTED; MQLITE_ERR_NOMEM.
+ * Since:     0.2
+ */
+MQLITE_API int32_t mqlite_client_auth(mqlite_client *c, int32_t reason, const void *data,
+                                      size_t len);
 
 /*
  * mqlite_client_disconnect - send DISCONNECT (5.0: with `reason`, 0 =
@@ -847,11 +938,16 @@ MQLITE_API int32_t mqlite_client_disconnect_expiry(mqlite_client *c, int32_t rea
 /*
  * mqlite_client_fd - the socket to watch (readable always; writable when
  *            mqlite_client_want_write() says so), or -1 when there is none.
+ *            While a host name is being resolved it is an epoll descriptor
+ *            gathering the resolver's sockets (watch it for readability);
+ *            the fd changes when resolution ends, as on every reconnect:
+ *            read it again after each mqlite_client_io().
  * mqlite_client_want_write - 1 when output is waiting (or a TCP connect is
- *            in progress), else 0.
+ *            in progress, or TLS needs to write to go on), else 0.
  * mqlite_client_next_timeout_ms - milliseconds until the client needs a
- *            call even without I/O (keep-alive, timeouts, reconnect), 0 if
- *            due now, -1 if no deadline.
+ *            call even without I/O (keep-alive, timeouts, reconnect,
+ *            resolver retransmissions), 0 if due now (also when decrypted
+ *            TLS bytes are waiting inside the library), -1 if no deadline.
  * mqlite_client_state - MQLITE_STATE_*.
  * Since:     0.1
  */
@@ -1021,6 +1117,10 @@ MQLITE_API const mqlite_event *mqlite_client_next_event_wait(mqlite_client *c,
                                          memory ran out (the text says how many) */
 #define MQLITE_EVENT_TRACE 10         /* MQLITE_OPT_TRACE: one whole packet's bytes in
                                          _payload; _reason 1 = sent, 0 = received */
+#define MQLITE_EVENT_AUTH 11          /* 5.0 AUTH from the server: _reason 0x18 (continue:
+                                         answer with mqlite_client_auth) or 0x00
+                                         (re-authentication succeeded); the server's
+                                         Authentication Data in _payload */
 
 /*
  * mqlite_client_next_event - take the oldest pending event, or NULL when

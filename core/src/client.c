@@ -7,6 +7,7 @@
 #include "net.h"
 #include "props.h"
 #include "session.h"
+#include "transport.h"
 #include "topic.h"
 #include "utf8.h"
 
@@ -27,19 +28,14 @@ struct mqlite_client {
     mq_alloc a;
     mq_session s;
     int mode;
-    int fd;
-    uint8_t tcp_connecting;   /* non-blocking connect in progress */
-    uint8_t nodelay;
+    mq_transport tp;          /* resolver, TCP, TLS (transport.c) */
     uint8_t reconnect;
     uint8_t user_disconnect;  /* no reconnect after mqlite_client_disconnect */
     uint8_t clock_set;
     uint8_t waiting;          /* waiting to reconnect */
     char *host;
     int port;
-    mq_addrs addrs;
-    int addr_idx;
     uint64_t clock;
-    uint64_t tcp_deadline;
     uint64_t reconnect_at;
     uint32_t backoff_ms;
     uint32_t reconnect_min_ms, reconnect_max_ms;
@@ -96,8 +92,7 @@ MQLITE_API mqlite_client *mqlite_client_new_with_allocator(const char *client_id
         return NULL;
     }
     c->magic = CLIENT_MAGIC;
-    c->fd = -1;
-    c->nodelay = 1;
+    mq_tp_init(&c->tp, &c->a);
     c->reconnect_min_ms = 500;
     c->reconnect_max_ms = 30000;
     c->max_events = 100000;
@@ -112,9 +107,7 @@ MQLITE_API mqlite_client *mqlite_client_new(const char *client_id)
 
 static void drop_transport(mqlite_client *c)
 {
-    mq_net_close(c->fd);
-    c->fd = -1;
-    c->tcp_connecting = 0;
+    mq_tp_close(&c->tp);
 }
 
 MQLITE_API void mqlite_client_free(mqlite_client *c)
@@ -124,7 +117,7 @@ MQLITE_API void mqlite_client_free(mqlite_client *c)
     drop_transport(c);
     mq_event_free(&c->a, c->cur);
     mq_session_free(&c->s);
-    mq_net_addrs_free(&c->a, &c->addrs);
+    mq_tp_free(&c->tp);
     mq_free(&c->a, c->host);
     c->magic = 0;
     mq_alloc a = c->a;
@@ -140,7 +133,7 @@ MQLITE_API const char *mqlite_client_errmsg(const mqlite_client *c)
 
 static int idle(const mqlite_client *c)
 {
-    return c->s.state == MQ_SS_IDLE && !c->tcp_connecting;
+    return c->s.state == MQ_SS_IDLE && !mq_tp_connecting(&c->tp);
 }
 
 /* Options that shape CONNECT take effect on the next connection, so they
@@ -217,6 +210,13 @@ MQLITE_API int32_t mqlite_client_set_int(mqlite_client *c, int32_t option, int64
 {
     if (!ok(c))
         return MQLITE_ERR_MISUSE;
+    int64_t cur;
+    if (mq_tp_get_int(&c->tp, option, &cur)) {
+        if (!idle(c))
+            return mq_err_set(&c->err, MQLITE_ERR_STATE,
+                              "TLS options apply to the next connection: set them while idle");
+        return mq_tp_set_int(&c->tp, option, v, &c->err);
+    }
     const int_opt *o = find_int_opt(option);
     if (!o)
         return mq_err_set(&c->err, MQLITE_ERR_OPTION, "unknown integer option %d", (int)option);
@@ -256,7 +256,7 @@ MQLITE_API int32_t mqlite_client_set_int(mqlite_client *c, int32_t option, int64
     case MQLITE_OPT_RECONNECT_MAX_MS: c->reconnect_max_ms = (uint32_t)v; break;
     case MQLITE_OPT_RESUBSCRIBE: g->resubscribe = (uint8_t)v; break;
     case MQLITE_OPT_STRICT_UTF8: g->strict_utf8 = (uint8_t)v; break;
-    case MQLITE_OPT_TCP_NODELAY: c->nodelay = (uint8_t)v; break;
+    case MQLITE_OPT_TCP_NODELAY: c->tp.nodelay = (uint8_t)v; break;
     case MQLITE_OPT_WILL_QOS: g->will_qos = (uint8_t)v; break;
     case MQLITE_OPT_WILL_RETAIN: g->will_retain = (uint8_t)v; break;
     case MQLITE_OPT_REQUEST_PROBLEM_INFO: g->request_problem_info = (uint8_t)v; break;
@@ -272,6 +272,7 @@ MQLITE_API int64_t mqlite_client_get_int(mqlite_client *c, int32_t option)
     if (!ok(c))
         return MQLITE_ERR_MISUSE;
     const mq_session_cfg *g = &c->s.cfg;
+    int64_t v;
     switch (option) {
     case MQLITE_OPT_PROTOCOL: return g->version;
     case MQLITE_OPT_KEEPALIVE_S: return g->keepalive_s;
@@ -290,7 +291,7 @@ MQLITE_API int64_t mqlite_client_get_int(mqlite_client *c, int32_t option)
     case MQLITE_OPT_RECONNECT_MAX_MS: return c->reconnect_max_ms;
     case MQLITE_OPT_RESUBSCRIBE: return g->resubscribe;
     case MQLITE_OPT_STRICT_UTF8: return g->strict_utf8;
-    case MQLITE_OPT_TCP_NODELAY: return c->nodelay;
+    case MQLITE_OPT_TCP_NODELAY: return c->tp.nodelay;
     case MQLITE_OPT_WILL_QOS: return g->will_qos;
     case MQLITE_OPT_WILL_RETAIN: return g->will_retain;
     case MQLITE_OPT_REQUEST_PROBLEM_INFO: return g->request_problem_info;
@@ -298,6 +299,8 @@ MQLITE_API int64_t mqlite_client_get_int(mqlite_client *c, int32_t option)
     case MQLITE_OPT_MAX_EVENTS: return c->max_events;
     case MQLITE_OPT_TRACE: return c->s.cfg.trace;
     default:
+        if (mq_tp_get_int(&c->tp, option, &v))
+            return v;
         return mq_err_set(&c->err, MQLITE_ERR_OPTION, "unknown integer option %d", (int)option);
     }
 }
@@ -322,11 +325,46 @@ static int set_cstr(mqlite_client *c, char **dst, const void *v, size_t len, int
     return 0;
 }
 
+/* MQLITE_OPT_AUTH_METHOD (UTF-8 string) / MQLITE_OPT_AUTH_DATA (bytes). */
+static int32_t set_auth(mqlite_client *c, int32_t option, const void *v, size_t len)
+{
+    if (!v && len)
+        return mq_err_set(&c->err, MQLITE_ERR_INVALID, "value is NULL but len is %zu", len);
+    if (!idle(c))
+        return mq_err_set(&c->err, MQLITE_ERR_STATE,
+                          "option %d shapes CONNECT: set it before connecting", (int)option);
+    if (len > 65535)
+        return mq_err_set(&c->err, MQLITE_ERR_RANGE, "option %d is %zu bytes; MQTT allows 65535",
+                          (int)option, len);
+    mq_session_cfg *g = &c->s.cfg;
+    if (option == MQLITE_OPT_AUTH_DATA) {
+        g->has_auth_data = v != NULL;
+        return set_buf(c, &g->auth_data, v, len);
+    }
+    if (v) {
+        int rc = mq_utf8_check((const uint8_t *)v, len, 0);
+        if (rc)
+            return mq_err_set(&c->err, rc, "MQLITE_OPT_AUTH_METHOD: %s", mqlite_strerror(rc));
+    }
+    return set_cstr(c, &g->auth_method, v, len, v != NULL);
+}
+
 MQLITE_API int32_t mqlite_client_set_bytes(mqlite_client *c, int32_t option, const void *v,
                                            size_t len)
 {
     if (!ok(c))
         return MQLITE_ERR_MISUSE;
+    if (option >= MQLITE_OPT_TLS_CAFILE && option <= MQLITE_OPT_DNS_SERVERS) {
+        if (!v && len)
+            return mq_err_set(&c->err, MQLITE_ERR_INVALID, "value is NULL but len is %zu", len);
+        if (!idle(c))
+            return mq_err_set(&c->err, MQLITE_ERR_STATE,
+                              "option %d applies to the next connection: set it while idle",
+                              (int)option);
+        return mq_tp_set_str(&c->tp, option, v, len, &c->err);
+    }
+    if (option == MQLITE_OPT_AUTH_METHOD || option == MQLITE_OPT_AUTH_DATA)
+        return set_auth(c, option, v, len);
     if (option < MQLITE_OPT_CLIENT_ID || option > MQLITE_OPT_WILL_PAYLOAD)
         return mq_err_set(&c->err, MQLITE_ERR_OPTION, "unknown string option %d", (int)option);
     if (!v && len)
@@ -427,25 +465,10 @@ static void schedule_reconnect(mqlite_client *c, uint64_t now)
 static void lose(mqlite_client *c, int32_t err, uint64_t now)
 {
     drop_transport(c);
+    if (err && c->err.code == err && c->s.err.code != err)
+        c->s.err = c->err; /* the transport's words for the event */
     mq_session_closed(&c->s, err, now);
     schedule_reconnect(c, now);
-}
-
-/* Try addresses from addr_idx on until a connect starts. */
-static int start_tcp(mqlite_client *c, uint64_t now)
-{
-    while (c->addr_idx < c->addrs.n) {
-        int i = c->addr_idx++;
-        int fd = mq_net_connect_start((struct sockaddr *)&c->addrs.addr[i], c->addrs.len[i],
-                                      c->nodelay, &c->err);
-        if (fd >= 0) {
-            c->fd = fd;
-            c->tcp_connecting = 1;
-            c->tcp_deadline = now + c->s.cfg.connect_timeout_ms;
-            return 0;
-        }
-    }
-    return c->err.code ? c->err.code : MQLITE_ERR_IO;
 }
 
 static void connect_failed(mqlite_client *c, int32_t err, const char *msg, uint64_t now)
@@ -458,31 +481,33 @@ static void connect_failed(mqlite_client *c, int32_t err, const char *msg, uint6
     schedule_reconnect(c, now);
 }
 
+/* Start the transport (resolver, TCP, TLS). 0 or an error (message in err). */
+static int start_transport(mqlite_client *c, uint64_t now)
+{
+    c->tp.timeout_ms = c->s.cfg.connect_timeout_ms;
+    return mq_tp_start(&c->tp, c->host, c->port, now, &c->err);
+}
+
 static int begin_attempt(mqlite_client *c, uint64_t now)
 {
     c->waiting = 0;
-    c->addr_idx = 0;
-    mq_net_addrs_free(&c->a, &c->addrs);
-    int rc = mq_net_resolve(&c->a, c->host, c->port, 0, &c->addrs, &c->err);
-    if (rc == 0)
-        rc = start_tcp(c, now);
+    int rc = start_transport(c, now);
     if (rc)
         connect_failed(c, rc, c->err.msg, now);
     return rc;
 }
 
-/* The TCP connect finished (writable) or timed out: next address or CONNECT. */
-static void finish_tcp(mqlite_client *c, int timed_out, uint64_t now)
+/* Advance resolution, TCP connect and TLS handshake; once the stream is
+ * open, CONNECT. */
+static void step_transport(mqlite_client *c, int readable, int writable, uint64_t now)
 {
-    int rc = timed_out ? mq_err_set(&c->err, MQLITE_ERR_TIMEOUT, "TCP connect timed out")
-                       : mq_net_connect_result(c->fd, &c->err);
-    if (rc) {
-        drop_transport(c);
-        if (start_tcp(c, now) != 0)
-            connect_failed(c, rc, c->err.msg, now);
+    int rc = mq_tp_step(&c->tp, readable, writable, now, &c->err);
+    if (rc < 0) {
+        connect_failed(c, rc, c->err.msg, now);
         return;
     }
-    c->tcp_connecting = 0;
+    if (rc == 0)
+        return;
     rc = mq_session_begin(&c->s, now);
     if (rc)
         connect_failed(c, from_session(c, rc), c->s.err.msg, now);
@@ -509,13 +534,20 @@ MQLITE_API int32_t mqlite_client_connect(mqlite_client *c, const char *host, int
     c->user_disconnect = 0;
     c->backoff_ms = 0;
     uint64_t now = now_of(c);
-    c->addr_idx = 0;
-    mq_net_addrs_free(&c->a, &c->addrs);
-    int rc = mq_net_resolve(&c->a, c->host, c->port, 0, &c->addrs, &c->err);
-    if (rc)
-        return rc;
-    rc = start_tcp(c, now);
-    return rc;
+    return start_transport(c, now);
+}
+
+MQLITE_API int32_t mqlite_client_auth(mqlite_client *c, int32_t reason, const void *data,
+                                      size_t len)
+{
+    if (!ok(c))
+        return MQLITE_ERR_MISUSE;
+    if (!data && len)
+        return mq_err_set(&c->err, MQLITE_ERR_INVALID, "data is NULL but len is %zu", len);
+    if (len > 65535)
+        return mq_err_set(&c->err, MQLITE_ERR_RANGE, "authentication data of %zu bytes; MQTT "
+                          "allows 65535", len);
+    return from_session(c, mq_session_auth(&c->s, reason, mq_view_make(data, len), now_of(c)));
 }
 
 MQLITE_API int32_t mqlite_client_disconnect_expiry(mqlite_client *c, int32_t reason,
@@ -528,7 +560,7 @@ MQLITE_API int32_t mqlite_client_disconnect_expiry(mqlite_client *c, int32_t rea
                           "session expiry must be -1 (unchanged) or 0..4294967295, not %lld",
                           (long long)session_expiry_s);
     c->user_disconnect = 1;
-    if (c->waiting || c->tcp_connecting) {
+    if (c->waiting || mq_tp_connecting(&c->tp)) {
         c->waiting = 0;
         drop_transport(c);
         return 0;
@@ -549,12 +581,12 @@ static int flush(mqlite_client *c, uint64_t now)
     size_t off = 0;
     int rc = 0;
     while (off < o->len) {
-        long n = mq_net_write(c->fd, o->p + off, o->len - off);
+        long n = mq_tp_write(&c->tp, o->p + off, o->len - off, &c->err);
         if (n == MQLITE_ERR_AGAIN)
             break;
         if (n < 0) {
-            rc = mq_err_set(&c->err, MQLITE_ERR_CONNECTION_LOST, "write failed: %s",
-                            strerror(errno));
+            /* the message says why; a TLS alert stays a TLS error */
+            rc = c->err.code = n == MQLITE_ERR_TLS ? MQLITE_ERR_TLS : MQLITE_ERR_CONNECTION_LOST;
             break;
         }
         off += (size_t)n;
@@ -571,19 +603,22 @@ static int flush(mqlite_client *c, uint64_t now)
 static int do_read(mqlite_client *c, uint64_t now)
 {
     uint8_t buf[READ_CHUNK];
-    for (int i = 0; i < 16 && c->s.ev_count < c->max_events && c->fd >= 0; i++) {
-        long n = mq_net_read(c->fd, buf, sizeof buf);
+    for (int i = 0; i < 16 && c->s.ev_count < c->max_events && c->tp.phase == MQ_TP_OPEN;
+         i++) {
+        long n = mq_tp_read(&c->tp, buf, sizeof buf, &c->err);
         if (n == MQLITE_ERR_AGAIN)
             return 0;
         if (n == 0)
             return mq_err_set(&c->err, MQLITE_ERR_CLOSED, "the server closed the connection");
+        if (n == MQLITE_ERR_TLS) /* e.g. an alert: "tlsv13 alert certificate required" */
+            return (int)n;
         if (n < 0)
-            return mq_err_set(&c->err, MQLITE_ERR_CONNECTION_LOST, "read failed: %s",
-                              strerror(errno));
+            return c->err.code = MQLITE_ERR_CONNECTION_LOST; /* the message says why */
         int rc = mq_session_feed(&c->s, buf, (size_t)n, now);
         if (rc < 0)
             return from_session(c, rc);
-        if ((size_t)n < sizeof buf)
+        /* TLS hands out one record per read: go on while OpenSSL holds more. */
+        if ((size_t)n < sizeof buf && !mq_tp_pending(&c->tp))
             return 0;
     }
     return 0;
@@ -592,7 +627,7 @@ static int do_read(mqlite_client *c, uint64_t now)
 /* After the session asked to close: send its last words, then close. */
 static void close_after(mqlite_client *c, int32_t rc, uint64_t now)
 {
-    if (c->fd >= 0 && c->s.outbuf.len)
+    if (c->tp.phase == MQ_TP_OPEN && c->s.outbuf.len)
         flush(c, now);
     lose(c, rc, now);
 }
@@ -600,14 +635,15 @@ static void close_after(mqlite_client *c, int32_t rc, uint64_t now)
 static int32_t run_io(mqlite_client *c, int readable, int writable, uint64_t now)
 {
     int32_t rc = 0;
-    if (c->fd >= 0 && c->tcp_connecting) {
-        if (writable)
-            finish_tcp(c, 0, now);
-        else if (now >= c->tcp_deadline)
-            finish_tcp(c, 1, now);
-        return 0;
+    if (mq_tp_connecting(&c->tp)) {
+        step_transport(c, readable, writable, now);
+        if (c->tp.phase != MQ_TP_OPEN)
+            return 0;
+        readable = 0; /* the handshake consumed what was there */
     }
-    if (c->fd >= 0 && readable) {
+    if (mq_tp_pending(&c->tp))
+        readable = 1;
+    if (c->tp.phase == MQ_TP_OPEN && readable) {
         rc = do_read(c, now);
         if (rc < 0 && c->s.state != MQ_SS_IDLE) {
             int32_t why = rc == MQLITE_ERR_CLOSED && c->s.close_error ? c->s.close_error : rc;
@@ -617,7 +653,7 @@ static int32_t run_io(mqlite_client *c, int readable, int writable, uint64_t now
             return rc;
         }
     }
-    if (c->fd >= 0 && c->s.state != MQ_SS_IDLE) {
+    if (c->tp.phase == MQ_TP_OPEN && c->s.state != MQ_SS_IDLE) {
         rc = mq_session_tick(&c->s, now);
         if (rc < 0) {
             close_after(c, from_session(c, rc), now);
@@ -648,14 +684,16 @@ MQLITE_API int32_t mqlite_client_io(mqlite_client *c, int32_t readable, int32_t 
 
 MQLITE_API int32_t mqlite_client_fd(const mqlite_client *c)
 {
-    return ok(c) ? c->fd : -1;
+    return ok(c) ? mq_tp_fd(&c->tp) : -1;
 }
 
 MQLITE_API int32_t mqlite_client_want_write(const mqlite_client *c)
 {
-    if (!ok(c) || c->fd < 0)
+    if (!ok(c) || mq_tp_fd(&c->tp) < 0)
         return 0;
-    return c->tcp_connecting || c->s.outbuf.len > 0 ||
+    if (mq_tp_connecting(&c->tp) || mq_tp_want_write(&c->tp))
+        return mq_tp_want_write(&c->tp);
+    return c->s.outbuf.len > 0 ||
            (c->s.state == MQ_SS_CONNECTED && c->s.out.queued.count &&
             (c->s.out.queued.head->qos == 0 || c->s.out.inflight.count < c->s.out.window));
 }
@@ -664,7 +702,7 @@ MQLITE_API int32_t mqlite_client_state(const mqlite_client *c)
 {
     if (!ok(c))
         return MQLITE_ERR_MISUSE;
-    if (c->tcp_connecting)
+    if (mq_tp_connecting(&c->tp))
         return MQLITE_STATE_CONNECTING;
     if (c->waiting)
         return MQLITE_STATE_WAITING;
@@ -679,8 +717,14 @@ MQLITE_API int32_t mqlite_client_state(const mqlite_client *c)
 static uint64_t next_deadline(mqlite_client *c)
 {
     uint64_t d = mq_session_deadline(&c->s);
-    if (c->tcp_connecting && c->tcp_deadline < d)
-        d = c->tcp_deadline;
+    uint64_t t = mq_tp_deadline(&c->tp);
+    if (t < d)
+        d = t;
+    /* Decrypted bytes wait inside OpenSSL with the socket empty: no poll
+     * event will come for them, so they are due now (unless the event
+     * queue is full, which stops reading anyway). */
+    if (mq_tp_pending(&c->tp) && c->s.ev_count < c->max_events)
+        d = 0;
     if (c->waiting && c->reconnect_at < d)
         d = c->reconnect_at;
     return d;
@@ -711,9 +755,9 @@ MQLITE_API int32_t mqlite_client_poll(mqlite_client *c, int32_t timeout_ms)
     if (t >= 0 && (timeout_ms < 0 || t < timeout_ms))
         timeout_ms = t;
     int readable = 0, writable = 0;
-    if (c->fd >= 0) {
-        struct pollfd p = {c->fd, 0, 0};
-        if (c->s.ev_count < c->max_events)
+    if (mqlite_client_fd(c) >= 0) {
+        struct pollfd p = {mqlite_client_fd(c), 0, 0};
+        if (c->s.ev_count < c->max_events || mq_tp_connecting(&c->tp))
             p.events |= POLLIN;
         if (mqlite_client_want_write(c))
             p.events |= POLLOUT;
@@ -976,8 +1020,8 @@ static int32_t wait_round(mqlite_client *c, int32_t timeout_ms)
     if (t >= 0 && (timeout_ms < 0 || t < timeout_ms))
         timeout_ms = t;
     int readable = 0, writable = 0;
-    if (c->fd >= 0) {
-        struct pollfd p = {c->fd, POLLIN, 0};
+    if (mqlite_client_fd(c) >= 0) {
+        struct pollfd p = {mqlite_client_fd(c), POLLIN, 0};
         if (mqlite_client_want_write(c))
             p.events |= POLLOUT;
         if (poll(&p, 1, timeout_ms) > 0) {

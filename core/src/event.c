@@ -88,6 +88,6 @@ MQLITE_API const char *mqlite_event_type_name(int32_t type)
     static const char *const names[] = {"UNKNOWN",   "CONNECTED",    "CONNECT_FAILED",
                                         "DISCONNECTED", "MESSAGE",   "PUBLISHED",
                                         "PUBLISH_LOST", "SUBACK",    "UNSUBACK",
-                                        "ERROR",     "TRACE"};
-    return type >= 1 && type <= 10 ? names[type] : names[0];
+                                        "ERROR",     "TRACE",        "AUTH"};
+    return type >= 1 && type <= MQLITE_EVENT_AUTH ? names[type] : names[0];
 }

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "scram_client.h"
 #include "topic.h"
 
 struct mq_ctl {
@@ -283,6 +284,10 @@ void mq_session_free(mq_session *s)
     mq_buf_free(&c->will_payload, a);
     mq_buf_free(&c->will_props, a);
     mq_buf_free(&c->connect_props, a);
+    mq_free(a, c->auth_method);
+    mq_buf_free(&c->auth_data, a);
+    mq_scramc_free(s->scram);
+    s->scram = NULL;
 }
 
 /* ---------------------------------------------------------------------
@@ -350,6 +355,43 @@ static int protocol_error(mq_session *s, int32_t rc, const char *what, uint64_t 
  * CONNECT
  * --------------------------------------------------------------------- */
 
+/* ---- 5.0 enhanced authentication (section 4.12) ---- */
+
+/* The method is SCRAM-SHA-256 and the application gave no data of its own:
+ * the library runs the exchange with the user name and password options. */
+static int auth_builtin(const mq_session *s)
+{
+    return s->cfg.auth_method && !s->cfg.has_auth_data &&
+           strcmp(s->cfg.auth_method, MQ_SCRAMC_METHOD) == 0;
+}
+
+/* Authentication Method and Data for CONNECT (first = 1) or AUTH 0x19:
+ * the built-in SCRAM starts a fresh exchange. */
+static int auth_props(mq_session *s, mq_buf *b, int first)
+{
+    int rc = mq_props_put_bytes(b, &s->a, MQLITE_PROP_AUTH_METHOD,
+                                mq_view_cstr(s->cfg.auth_method));
+    if (rc || !first)
+        return rc;
+    if (auth_builtin(s)) {
+        mq_buf data = {0};
+        mq_scramc_free(s->scram);
+        s->scram = NULL;
+        rc = mq_scramc_start(&s->a, s->cfg.username,
+                             mq_view_make(s->cfg.password.p, s->cfg.password.len), &s->scram,
+                             &data, &s->err);
+        if (!rc)
+            rc = mq_props_put_bytes(b, &s->a, MQLITE_PROP_AUTH_DATA,
+                                    mq_view_make(data.p, data.len));
+        mq_buf_free(&data, &s->a);
+        return rc;
+    }
+    if (s->cfg.has_auth_data)
+        rc = mq_props_put_bytes(b, &s->a, MQLITE_PROP_AUTH_DATA,
+                                mq_view_make(s->cfg.auth_data.p, s->cfg.auth_data.len));
+    return rc;
+}
+
 static int connect_props(mq_session *s, mq_buf *b)
 {
     const mq_session_cfg *c = &s->cfg;
@@ -366,6 +408,8 @@ static int connect_props(mq_session *s, mq_buf *b)
         rc = mq_props_put_int(b, &s->a, MQLITE_PROP_REQUEST_PROBLEM_INFO, 0);
     if (!rc && c->request_response_info)
         rc = mq_props_put_int(b, &s->a, MQLITE_PROP_REQUEST_RESPONSE_INFO, 1);
+    if (!rc && c->auth_method)
+        rc = auth_props(s, b, 1);
     if (!rc)
         rc = mq_buf_append(b, &s->a, c->connect_props.p, c->connect_props.len);
     if (!rc && b->len) {
@@ -399,6 +443,9 @@ static void reset_connection(mq_session *s)
     s->keepalive_s = s->cfg.keepalive_s;
     for (mq_ctl *c = s->ctl_head; c; c = c->next)
         c->sent = 0;
+    s->reauth = 0;
+    mq_scramc_free(s->scram);
+    s->scram = NULL;
 }
 
 int mq_session_begin(mq_session *s, uint64_t now)
@@ -430,11 +477,17 @@ int mq_session_begin(mq_session *s, uint64_t now)
     if (s->version == MQLITE_V31 && p.client_id.len == 0)
         return mq_err_set(&s->err, MQLITE_ERR_CLIENT_ID,
                           "MQTT 3.1 needs a client identifier of 1 to 23 characters");
-    if (c->username) {
+    if (c->auth_method && s->version != MQLITE_V5)
+        return mq_err_set(&s->err, MQLITE_ERR_UNSUPPORTED,
+                          "enhanced authentication (MQLITE_OPT_AUTH_METHOD) needs MQTT 5.0");
+    /* The built-in SCRAM proves the password without sending it: neither
+     * the user name nor the password goes into CONNECT's own fields. */
+    int builtin = auth_builtin(s);
+    if (c->username && !builtin) {
         p.has_username = 1;
         p.username = mq_view_cstr(c->username);
     }
-    if (c->has_password) {
+    if (c->has_password && !builtin) {
         p.has_password = 1;
         p.password = mq_view_make(c->password.p, c->password.len);
     }
@@ -594,6 +647,196 @@ static int send_ctl(mq_session *s, mq_ctl *c, uint64_t now)
     return rc;
 }
 
+/* 5.0 [MQTT-4.12.0-5]: every AUTH and a successful CONNACK carry the
+ * method of our CONNECT. */
+static int auth_check(mq_session *s, const mq_packet *p, uint64_t now)
+{
+    mq_prop m;
+    size_t n = strlen(s->cfg.auth_method);
+    if (mq_props_get(p->props, MQLITE_PROP_AUTH_METHOD, &m) != 1 || m.val.len != n ||
+        memcmp(m.val.p, s->cfg.auth_method, n) != 0)
+        return protocol_error(s, MQLITE_ERR_AUTH_METHOD,
+                              p->type == MQLITE_PKT_AUTH
+                                  ? "AUTH without our authentication method (MQTT 5.0 "
+                                    "[MQTT-4.12.0-5])"
+                                  : "CONNACK without our authentication method (MQTT 5.0 "
+                                    "[MQTT-4.12.0-5])",
+                              now);
+    return 0;
+}
+
+static mq_view auth_data_of(const mq_packet *p)
+{
+    mq_prop d;
+    if (mq_props_get(p->props, MQLITE_PROP_AUTH_DATA, &d) == 1)
+        return d.val;
+    return mq_view_make(NULL, 0);
+}
+
+/* A protocol error whose words come from s->err (set by the SCRAM module). */
+static int auth_fail(mq_session *s, int32_t rc, uint64_t now)
+{
+    char what[MQ_ERRMSG_MAX - 40];
+    memcpy(what, s->err.msg, sizeof what - 1);
+    what[sizeof what - 1] = '\0';
+    return protocol_error(s, rc, what, now);
+}
+
+/* The built-in SCRAM's last step: the server proves it knows the password. */
+static int scram_verify(mq_session *s, const mq_packet *p, uint64_t now)
+{
+    int rc = s->scram ? mq_scramc_verify(s->scram, auth_data_of(p), &s->err)
+                      : mq_err_set(&s->err, MQLITE_ERR_PROTOCOL, "SCRAM: no exchange under way");
+    mq_scramc_free(s->scram);
+    s->scram = NULL;
+    return rc ? auth_fail(s, rc, now) : 0;
+}
+
+static int send_auth(mq_session *s, int reason, mq_view data, int with_data, uint64_t now)
+{
+    mq_packet a;
+    memset(&a, 0, sizeof a);
+    a.type = MQLITE_PKT_AUTH;
+    a.version = MQLITE_V5;
+    a.reason = (uint8_t)reason;
+    mq_buf props = {0};
+    int rc = auth_props(s, &props, 0);
+    if (!rc && with_data)
+        rc = mq_props_put_bytes(&props, &s->a, MQLITE_PROP_AUTH_DATA, data);
+    if (rc) {
+        mq_buf_free(&props, &s->a);
+        return mq_err_code(&s->err, rc);
+    }
+    a.props = mq_view_make(props.p, props.len);
+    rc = send_pkt(s, &a, now);
+    mq_buf_free(&props, &s->a);
+    return rc;
+}
+
+/* MQLITE_EVENT_AUTH: reason, the server's properties, and its
+ * Authentication Data as the payload (NUL-terminated copy). */
+static void ev_auth(mq_session *s, const mq_packet *p, const char *text)
+{
+    mq_view d = auth_data_of(p);
+    mq_event *ev = ev_alloc(s, MQLITE_EVENT_AUTH, TEXT_MAX + p->props.len + d.len + 1);
+    if (!ev)
+        return;
+    ev->reason = p->reason;
+    char *t = (char *)ev->data;
+    snprintf(t, TEXT_MAX, "%s", text);
+    ev->text = t;
+    uint8_t *w = ev->data + TEXT_MAX;
+    if (p->props.len) {
+        memcpy(w, p->props.p, p->props.len);
+        ev->props_wire = mq_view_make(w, p->props.len);
+        w += p->props.len;
+    }
+    if (d.len)
+        memcpy(w, d.p, d.len);
+    w[d.len] = '\0';
+    ev->payload = w;
+    ev->payload_len = (uint32_t)d.len;
+    ev_push(s, ev);
+}
+
+static int on_auth(mq_session *s, const mq_packet *p, uint64_t now)
+{
+    /* 5.0 [MQTT-4.12.0-6]: without a method in CONNECT, no AUTH may come. */
+    if (!s->cfg.auth_method || s->version != MQLITE_V5)
+        return protocol_error(s, MQLITE_ERR_UNEXPECTED_PACKET,
+                              "AUTH, but we asked for no enhanced authentication (MQTT 5.0 "
+                              "[MQTT-4.12.0-6])",
+                              now);
+    int rc = auth_check(s, p, now);
+    if (rc)
+        return rc;
+    if (p->reason == 0x18) { /* continue */
+        if (s->state == MQ_SS_CONNECTED && !s->reauth)
+            return protocol_error(s, MQLITE_ERR_PROTOCOL,
+                                  "AUTH 0x18 while no re-authentication is under way", now);
+        if (!auth_builtin(s)) {
+            ev_auth(s, p, "authentication: the server continues (0x18); answer with "
+                          "mqlite_client_auth");
+            return 0;
+        }
+        /* 5.0 [MQTT-4.12.0-3]: the client answers with AUTH 0x18. */
+        mq_buf out = {0};
+        rc = s->scram ? mq_scramc_final(s->scram, auth_data_of(p), &out, &s->err)
+                      : mq_err_set(&s->err, MQLITE_ERR_PROTOCOL, "SCRAM: no exchange under way");
+        if (!rc)
+            rc = send_auth(s, 0x18, mq_view_make(out.p, out.len), 1, now);
+        mq_buf_free(&out, &s->a);
+        return rc ? auth_fail(s, rc, now) : 0;
+    }
+    if (p->reason == 0x00 && s->state == MQ_SS_CONNECTED && s->reauth) {
+        /* Re-authentication succeeded (5.0 section 4.12.1). */
+        if (auth_builtin(s) && (rc = scram_verify(s, p, now)) != 0)
+            return rc;
+        s->reauth = 0;
+        ev_auth(s, p, "re-authentication succeeded");
+        return 0;
+    }
+    return protocol_error(s, MQLITE_ERR_PROTOCOL,
+                          p->reason == 0x19 ? "AUTH 0x19 from the server (only clients "
+                                              "re-authenticate)"
+                                            : "AUTH 0x00 with no re-authentication under way",
+                          now);
+}
+
+int mq_session_auth(mq_session *s, int reason, mq_view data, uint64_t now)
+{
+    /* 5.0 [MQTT-4.12.0-7]: no method in CONNECT, no AUTH from the client. */
+    if (!s->cfg.auth_method)
+        return mq_err_set(&s->err, MQLITE_ERR_STATE,
+                          "no MQLITE_OPT_AUTH_METHOD was set: MQTT 5.0 [MQTT-4.12.0-7] forbids "
+                          "AUTH without one");
+    if (s->state != MQ_SS_CONNECTING && s->state != MQ_SS_CONNECTED)
+        return mq_err_set(&s->err, MQLITE_ERR_NOT_CONNECTED, "not connected");
+    if (s->version != MQLITE_V5)
+        return mq_err_set(&s->err, MQLITE_ERR_STATE, "enhanced authentication needs MQTT 5.0");
+    int builtin = auth_builtin(s);
+    if (reason == 0x19) {
+        /* 5.0 [MQTT-4.12.1-1]: after CONNACK, with the same method. */
+        if (s->state != MQ_SS_CONNECTED)
+            return mq_err_set(&s->err, MQLITE_ERR_STATE,
+                              "re-authentication starts after CONNACK (MQTT 5.0 "
+                              "[MQTT-4.12.1-1])");
+        if (s->reauth)
+            return mq_err_set(&s->err, MQLITE_ERR_STATE, "a re-authentication is under way");
+        mq_buf first = {0};
+        if (builtin) {
+            if (data.len)
+                return mq_err_set(&s->err, MQLITE_ERR_INVALID,
+                                  "the built-in SCRAM-SHA-256 makes its own data");
+            mq_scramc_free(s->scram);
+            s->scram = NULL;
+            int rc = mq_scramc_start(&s->a, s->cfg.username,
+                                     mq_view_make(s->cfg.password.p, s->cfg.password.len),
+                                     &s->scram, &first, &s->err);
+            if (rc)
+                return rc;
+            data = mq_view_make(first.p, first.len);
+        }
+        int rc = send_auth(s, 0x19, data, builtin || data.len, now);
+        mq_buf_free(&first, &s->a);
+        if (!rc)
+            s->reauth = 1;
+        return rc;
+    }
+    if (reason != 0x18)
+        return mq_err_set(&s->err, MQLITE_ERR_RANGE,
+                          "AUTH reason must be 0x18 (continue) or 0x19 (re-authenticate), not "
+                          "0x%02x", (unsigned)reason);
+    if (builtin)
+        return mq_err_set(&s->err, MQLITE_ERR_STATE,
+                          "SCRAM-SHA-256 is answered by the library; set MQLITE_OPT_AUTH_DATA "
+                          "to run the method yourself");
+    if (s->state == MQ_SS_CONNECTED && !s->reauth)
+        return mq_err_set(&s->err, MQLITE_ERR_STATE,
+                          "AUTH 0x18 answers the server's AUTH: no exchange is under way");
+    return send_auth(s, 0x18, data, 1, now);
+}
+
 static int on_connack(mq_session *s, const mq_packet *p, uint64_t now)
 {
     if (s->state != MQ_SS_CONNECTING)
@@ -619,6 +862,13 @@ static int on_connack(mq_session *s, const mq_packet *p, uint64_t now)
                               "CONNACK Session Present 1 after Clean Start 1 (MQTT 5.0 "
                               "[MQTT-3.2.2-4])",
                               now);
+    if (s->cfg.auth_method && s->version == MQLITE_V5) {
+        int rc = auth_check(s, p, now);
+        if (rc)
+            return rc;
+        if (auth_builtin(s) && (rc = scram_verify(s, p, now)) != 0)
+            return rc;
+    }
     apply_connack_props(s, p->props);
     s->state = MQ_SS_CONNECTED;
     s->ever_connected = 1;
@@ -894,7 +1144,8 @@ static int on_disconnect(mq_session *s, const mq_packet *p)
 
 static int handle(mq_session *s, const mq_packet *p, uint64_t now)
 {
-    if (p->type != MQLITE_PKT_CONNACK && s->state == MQ_SS_CONNECTING)
+    if (p->type != MQLITE_PKT_CONNACK && p->type != MQLITE_PKT_AUTH &&
+        s->state == MQ_SS_CONNECTING)
         return protocol_error(s, MQLITE_ERR_UNEXPECTED_PACKET, "packet before CONNACK", now);
     switch (p->type) {
     case MQLITE_PKT_CONNACK:
@@ -915,7 +1166,9 @@ static int handle(mq_session *s, const mq_packet *p, uint64_t now)
         return 0;
     case MQLITE_PKT_DISCONNECT:
         return on_disconnect(s, p);
-    default: /* AUTH: we never asked for enhanced authentication */
+    case MQLITE_PKT_AUTH:
+        return on_auth(s, p, now);
+    default:
         return protocol_error(s, MQLITE_ERR_UNEXPECTED_PACKET, mqlite_packet_type_name(p->type),
                               now);
     }

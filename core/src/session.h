@@ -82,6 +82,9 @@ typedef struct mq_session_cfg {
     mq_buf will_payload;
     mq_buf will_props;          /* wire form */
     mq_buf connect_props;       /* wire form, user-supplied */
+    char *auth_method;          /* 5.0 enhanced authentication, NULL = none */
+    mq_buf auth_data;           /* initial Authentication Data (pluggable methods) */
+    uint8_t has_auth_data;
 } mq_session_cfg;
 
 /* ---- the session ---- */
@@ -131,6 +134,9 @@ typedef struct mq_session {
     uint8_t oom_queued;
     uint32_t msgs_in;           /* statistics */
     mq_err err;                 /* message of the last failing request */
+    /* 5.0 enhanced authentication (section 4.12) */
+    struct mq_scramc *scram;    /* built-in SCRAM-SHA-256 exchange under way */
+    uint8_t reauth;             /* our AUTH 0x19 awaits the server's AUTH 0x00 */
 } mq_session;
 
 MQ_HIDDEN void mq_session_init(mq_session *s, const mq_alloc *a);
@@ -179,6 +185,14 @@ MQ_HIDDEN int mq_session_send_list(mq_session *s, const mq_packet *tmpl, uint16_
  * flushed and then calls mq_session_closed(s, 0, now). */
 MQ_HIDDEN int mq_session_disconnect(mq_session *s, int reason, int64_t expiry_override,
                                     uint64_t now);
+
+/* 5.0 enhanced authentication: send AUTH with `reason` 0x18 (continue: the
+ * application's answer to MQLITE_EVENT_AUTH) or 0x19 (re-authenticate,
+ * once connected), the configured method and `data`. With the built-in
+ * SCRAM-SHA-256 the library makes the data itself (data must be empty).
+ * 0; MQLITE_ERR_STATE (no method configured, or not now: message says why),
+ * MQLITE_ERR_RANGE (other reasons), MQLITE_ERR_NOT_CONNECTED, _NOMEM. */
+MQ_HIDDEN int mq_session_auth(mq_session *s, int reason, mq_view data, uint64_t now);
 
 /* Take the oldest event (caller frees it with mq_event_free), or NULL. */
 MQ_HIDDEN mq_event *mq_session_pop_event(mq_session *s);

@@ -23,6 +23,7 @@ struct mq_tls_ctx {
     uint32_t refs;
     int server;
     int insecure;
+    int skip_hostname;
     int peer_cert;
     uint8_t *alpn;   /* wire form: length-prefixed names */
     size_t alpn_len;
@@ -207,6 +208,7 @@ int mq_tls_ctx_new(const mq_alloc *a, const mq_tls_conf *conf, mq_tls_ctx **out,
     c->refs = 1;
     c->server = conf->server;
     c->insecure = conf->insecure;
+    c->skip_hostname = conf->skip_hostname;
     c->peer_cert = conf->peer_cert;
     c->ssl = SSL_CTX_new(conf->server ? TLS_server_method() : TLS_client_method());
     int rc = c->ssl ? 0 : ssl_fail(err, MQLITE_ERR_TLS, "cannot create a TLS context");
@@ -272,7 +274,7 @@ static int client_name(mq_tls *t, const char *name, mq_err *err)
     /* RFC 6066 3: SNI carries host names only, never literal addresses. */
     if (!ip && !SSL_set_tlsext_host_name(t->ssl, name))
         return ssl_fail(err, MQLITE_ERR_TLS, "cannot set the TLS server name");
-    if (t->ctx->insecure)
+    if (t->ctx->insecure || t->ctx->skip_hostname)
         return 0;
     X509_VERIFY_PARAM *vp = SSL_get0_param(t->ssl);
     int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, name) : X509_VERIFY_PARAM_set1_host(vp, name, 0);

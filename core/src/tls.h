@@ -78,6 +78,7 @@ typedef struct mq_tls_conf {
     const char *key_password; /* passphrase of an encrypted keyfile, or NULL */
     int peer_cert;            /* server: MQ_TLS_PEER_*; ignored by clients */
     int insecure;             /* client: skip all verification (development only) */
+    int skip_hostname;        /* client: verify the chain but not the server's name */
     int min_version;          /* MQ_TLS_V1_2 (default), MQ_TLS_V1_3, MQ_TLS_V1_1 */
     const char *ciphers;      /* TLS <= 1.2 cipher list (OpenSSL syntax), or NULL */
     const char *ciphersuites; /* TLS 1.3 suites, or NULL */

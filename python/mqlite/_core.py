@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, List, Mapping, Optional,
@@ -337,17 +338,16 @@ class _ClientCore:
                  on_disconnect: Optional[OnDisconnect] = None,
                  on_publish: Optional[OnPublish] = None) -> None:
         self._c: Any = None
-        if tls or ca_certs or certfile or keyfile:
-            if not _has_client_tls():
-                raise UnsupportedError(
-                    _c.MQLITE_ERR_UNSUPPORTED,
-                    "TLS: this build of the mqlite C library has no client TLS yet "
-                    "(no MQLITE_OPT_TLS* options); connect over plain TCP, or through a TLS "
-                    "tunnel such as stunnel")
-            raise UnsupportedError(  # pragma: no cover - until the C library has them
+        use_tls = bool(tls or ca_certs or certfile or keyfile)
+        if use_tls and not _has_client_tls():  # pragma: no cover - older C library
+            raise UnsupportedError(
                 _c.MQLITE_ERR_UNSUPPORTED,
-                "TLS: the C library has client TLS options, but this Python layer does not "
-                "map them yet")
+                "TLS: this build of the mqlite C library has no client TLS "
+                "(no MQLITE_OPT_TLS* options)")
+        for what, path in (("ca_certs", ca_certs), ("certfile", certfile),
+                           ("keyfile", keyfile)):
+            if path is not None and not isinstance(path, (str, os.PathLike)):
+                raise TypeError(f"{what} must be a path, not {type(path).__name__}")
         if not isinstance(host, str):
             raise TypeError(f"host must be a str, not {type(host).__name__}")
         self.host = host
@@ -439,6 +439,14 @@ class _ClientCore:
             if connect_properties:
                 self._set_props(_c.MQLITE_OPT_CONNECT_PROPS, connect_properties,
                                 "connect_properties")
+            if use_tls:
+                # Verification (chain and host name) stays on: the C defaults.
+                self._set_int(_c.MQLITE_OPT_TLS, 1, "tls")
+                for opt, path, what in ((_c.MQLITE_OPT_TLS_CAFILE, ca_certs, "ca_certs"),
+                                        (_c.MQLITE_OPT_TLS_CERTFILE, certfile, "certfile"),
+                                        (_c.MQLITE_OPT_TLS_KEYFILE, keyfile, "keyfile")):
+                    if path is not None:
+                        self._set_bytes(opt, os.fsencode(path), what)
         except BaseException:
             _c.mqlite_client_free(c)
             self._c = None

@@ -85,8 +85,10 @@ class Client(_ClientCore):
         request_response_information, request_problem_information: 5.0 CONNECT flags.
         tcp_nodelay: disable Nagle's algorithm (default True).
         strict_utf8: also refuse control characters in received strings.
-        tls, ca_certs, certfile, keyfile: TLS; raise
-            :class:`mqlite.UnsupportedError` until the C library has client TLS.
+        tls, ca_certs, certfile, keyfile: TLS (on when any is given): the CA
+            file to trust (default: the system store), and a client
+            certificate and key (PEM). The server's certificate and host
+            name are always verified; a failure says why in the error.
         on_message: ``f(client, message)`` for each message; without it
             messages wait for :meth:`messages` / :meth:`receive`.
         on_connect: ``f(client, session_present, connack_properties)``.

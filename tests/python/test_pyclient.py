@@ -140,13 +140,16 @@ def test_connack_refusal_has_the_reason_code(mosquitto_factory: Any, tmp_path: A
         assert c.is_connected
 
 
-def test_tls_options_are_refused_clearly() -> None:
-    with pytest.raises(mqlite.UnsupportedError) as e:
-        mqlite.Client(tls=True)
-    assert isinstance(e.value, NotImplementedError)
-    assert "TLS" in e.value.message
-    with pytest.raises(NotImplementedError):
-        mqlite.Client(ca_certs="/etc/ssl/certs/ca-certificates.crt")
+def test_tls_options_reach_the_c_client() -> None:
+    """A CA file that does not exist is named in the error of connect()
+    (the C client reads TLS files when it connects)."""
+    c = mqlite.Client(port=1, ca_certs="/nonexistent/mqlite-ca.pem")
+    with pytest.raises(mqlite.MqliteError) as e:
+        c.connect(timeout=T)
+    assert "/nonexistent/mqlite-ca.pem" in e.value.message
+    c.close()
+    with pytest.raises(TypeError):
+        mqlite.Client(ca_certs=42)
 
 
 @pytest.mark.parametrize("kw,exc,text", [

@@ -22,6 +22,7 @@ import mqlite.client
 import mqlite.message
 import mqlite.packet
 import mqlite.testing
+from pychild import child_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -64,7 +65,7 @@ def test_pip_install_into_a_venv_and_import_from_anywhere(tmp_path: pathlib.Path
                 c.publish("pkg/t", b"installed", qos=1).wait(10)
                 print("got", c.receive(10).payload.decode())
     """))
-    clean = {k: v for k, v in env.items() if not k.startswith("MQLITE")}
+    clean = child_env({k: v for k, v in env.items() if not k.startswith("MQLITE")})
     out = subprocess.run([str(py), "-I", str(script)], capture_output=True, text=True,
                          env=clean, cwd=tmp_path, timeout=60)
     assert out.returncode == 0, out.stderr
