@@ -16,7 +16,7 @@
  * Load is closed-loop: a publisher may be at most --window messages ahead
  * of the slowest subscriber that receives it, so queues stay bounded and
  * latency means something. Every payload carries publisher, sequence
- * number and send time (CLOCK_MONOTONIC). Subscribers are spread over two
+ * number and send time (tools/benchstat.h, shared with `mqlite bench`). Subscribers are spread over two
  * threads and publishers over two more, so that the generator can use the
  * CPU a lean broker leaves; every client
  * sets TCP_NODELAY. Every loop is bounded in count and time. Each line
@@ -54,9 +54,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchstat.h"
+
 #define MAX_BROKERS 4
 #define MAX_CLIENTS 64
-#define HDR 16               /* publisher u32, sequence u32, send time u64 */
 #define MAX_SEQ (1u << 23)   /* per publisher per run */
 #define DRAIN_NS 5000000000ull
 #define SUB_THREADS 2        /* subscribers, and publishers, are each spread over this many threads */
@@ -102,11 +103,7 @@ typedef struct client {
 } client;
 
 /* What subscriber s saw of publisher p. Owned by the subscriber thread. */
-typedef struct pairstat {
-    uint8_t *seen;       /* bitmap of sequence numbers */
-    uint32_t hi;         /* highest sequence + 1 */
-    uint64_t dup, ooo;
-} pairstat;
+typedef bstat_stream pairstat;
 
 typedef struct run {
     int mode, qos, size, npub, nsub, raw;
@@ -115,8 +112,7 @@ typedef struct run {
     uint32_t sent[MAX_CLIENTS];                   /* publisher thread */
     atomic_uint_least32_t got[MAX_CLIENTS][MAX_CLIENTS]; /* [sub][pub] distinct */
     pairstat ps[MAX_CLIENTS][MAX_CLIENTS];
-    uint32_t *lat;                                /* µs, by subscriber threads */
-    size_t nlat[SUB_THREADS], latcap;             /* thread k fills lat + k * latcap */
+    bstat_lat lat[SUB_THREADS];                   /* µs, one per subscriber thread */
     uint64_t t_last_k[SUB_THREADS];
     atomic_int stop_pub, stop_sub;
     uint64_t t0;
@@ -161,28 +157,18 @@ static void on_publish(struct mosquitto *m, void *ud, int mid)
     ((client *)ud)->events++;
 }
 
-static void record(client *c, uint32_t p, uint32_t seq, uint64_t sent_ns)
+static void record(client *c, const bstat_hdr *h)
 {
     run *r = c->r;
     int k = c->thread;
-    pairstat *ps = &r->ps[c->idx][p];
-    if (seq >= MAX_SEQ || !ps->seen)
+    if (h->pub >= (uint32_t)r->npub || h->seq >= MAX_SEQ || !routes(r, c->idx, (int)h->pub))
         return;
-    uint8_t bit = (uint8_t)(1u << (seq & 7));
-    if (ps->seen[seq >> 3] & bit) {
-        ps->dup++;
-        return;
-    }
-    ps->seen[seq >> 3] |= bit;
-    if (seq + 1 < ps->hi)
-        ps->ooo++;
-    else
-        ps->hi = seq + 1;
-    atomic_fetch_add_explicit(&r->got[c->idx][p], 1, memory_order_relaxed);
-    uint64_t t = now_ns();
-    if (r->nlat[k] < r->latcap)
-        r->lat[(size_t)k * r->latcap + r->nlat[k]++] = (uint32_t)((t - sent_ns) / 1000u);
-    r->t_last_k[k] = t;
+    if (bstat_stream_add(&r->ps[c->idx][h->pub], h->seq) != 0)
+        return; /* a duplicate (counted), or no memory */
+    atomic_fetch_add_explicit(&r->got[c->idx][h->pub], 1, memory_order_relaxed);
+    uint64_t us = bstat_now_us();
+    bstat_lat_add(&r->lat[k], us > h->sent_us ? us - h->sent_us : 0);
+    r->t_last_k[k] = now_ns();
 }
 
 static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg)
@@ -190,16 +176,9 @@ static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
     (void)m;
     client *c = ud;
     c->events++;
-    if (msg->payloadlen < HDR)
-        return;
-    const uint8_t *b = msg->payload;
-    uint32_t p, seq;
-    uint64_t t;
-    memcpy(&p, b, 4);
-    memcpy(&seq, b + 4, 4);
-    memcpy(&t, b + 8, 8);
-    if (p < (uint32_t)c->r->npub)
-        record(c, p, seq, t);
+    bstat_hdr h;
+    if (msg->payloadlen >= 0 && bstat_decode(msg->payload, (size_t)msg->payloadlen, &h) == 0)
+        record(c, &h);
 }
 
 /* ---- client plumbing ---- */
@@ -307,11 +286,8 @@ static int publish_some(run *r, client **cs, int n, uint8_t *buf)
         int p = c->idx;
         uint32_t low = slowest(r, p);
         for (int k = 0; k < 16 && r->sent[p] < MAX_SEQ && r->sent[p] - low < r->window; k++) {
-            uint32_t pid = (uint32_t)p, seq = r->sent[p];
-            uint64_t t = now_ns();
-            memcpy(buf, &pid, 4);
-            memcpy(buf + 4, &seq, 4);
-            memcpy(buf + 8, &t, 8);
+            bstat_hdr h = {(uint32_t)getpid(), (uint32_t)p, r->sent[p], bstat_now_us()};
+            bstat_encode(buf, (size_t)r->size, &h);
             if (mosquitto_publish(c->m, NULL, r->topic[p], r->size, buf, r->qos, false))
                 return -1;
             r->sent[p]++;
@@ -433,15 +409,9 @@ static int raw_packet(client *c, const uint8_t *p, size_t hl, size_t n)
         size_t tl = (size_t)(p[hl] << 8 | p[hl + 1]), off = hl + 2 + tl;
         if (qos)
             pid = (uint16_t)(p[off] << 8 | p[off + 1]), off += 2;
-        if (n - off >= HDR) {
-            uint32_t pub, seq;
-            uint64_t t;
-            memcpy(&pub, p + off, 4);
-            memcpy(&seq, p + off + 4, 4);
-            memcpy(&t, p + off + 8, 8);
-            if (pub < (uint32_t)c->r->npub)
-                record(c, pub, seq, t);
-        }
+        bstat_hdr h;
+        if (bstat_decode(p + off, n - off, &h) == 0)
+            record(c, &h);
         return qos == 1 ? raw_ack(io, 0x40, pid) : qos == 2 ? raw_ack(io, 0x50, pid) : 0;
     }
     case 4: /* PUBACK */
@@ -520,12 +490,8 @@ static int raw_publish(run *r, int p, uint32_t count)
             *w++ = (uint8_t)c->io.next_pid;
             c->io.inflight++;
         }
-        uint32_t pid = (uint32_t)p, seq = r->sent[p];
-        uint64_t t = now_ns();
-        memset(w, 0, (size_t)r->size);
-        memcpy(w, &pid, 4);
-        memcpy(w + 4, &seq, 4);
-        memcpy(w + 8, &t, 8);
+        bstat_hdr h = {(uint32_t)getpid(), (uint32_t)p, r->sent[p], bstat_now_us()};
+        bstat_encode(w, (size_t)r->size, &h);
         w += r->size;
         c->io.outlen += (size_t)(w - start);
         r->sent[p]++;
@@ -641,12 +607,8 @@ static void run_setup(run *r, int mode, int qos, int size, uint32_t window)
     for (int p = 0; p < r->npub; p++)
         snprintf(r->topic[p], sizeof r->topic[p], "bench/%d/%s/%d", (int)getpid(),
                  mode_names[mode], mode == PAIRS ? p : 0);
-    r->latcap = 10u * 1000u * 1000u;
-    r->lat = malloc(SUB_THREADS * r->latcap * sizeof *r->lat);
-    for (int s = 0; s < r->nsub; s++)
-        for (int p = 0; p < r->npub; p++)
-            if (routes(r, s, p))
-                r->ps[s][p].seen = calloc(MAX_SEQ / 8, 1);
+    for (int k = 0; k < SUB_THREADS; k++)
+        r->lat[k].limit = 10u * 1000u * 1000u;
 }
 
 static void run_free(run *r)
@@ -667,8 +629,9 @@ static void run_free(run *r)
         }
     for (int s = 0; s < r->nsub; s++)
         for (int p = 0; p < r->npub; p++)
-            free(r->ps[s][p].seen);
-    free(r->lat);
+            bstat_stream_free(&r->ps[s][p]);
+    for (int k = 0; k < SUB_THREADS; k++)
+        bstat_lat_free(&r->lat[k]);
 }
 
 static int run_connect(run *r, const target *t, int tag)
@@ -695,12 +658,6 @@ static int run_connect(run *r, const target *t, int tag)
     return pump_until(cs, r->nsub, f_subscribed, 10000000000ull);
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void run_stats(run *r, result *res)
 {
     for (int s = 0; s < r->nsub; s++)
@@ -715,19 +672,15 @@ static void run_stats(run *r, result *res)
             res->ooo += r->ps[s][p].ooo;
         }
     uint64_t t_last = r->t0;
-    size_t n = 0;
     for (int k = 0; k < SUB_THREADS; k++) {
         t_last = r->t_last_k[k] > t_last ? r->t_last_k[k] : t_last;
-        memmove(r->lat + n, r->lat + (size_t)k * r->latcap, r->nlat[k] * sizeof *r->lat);
-        n += r->nlat[k];
+        for (size_t i = 0; k > 0 && i < r->lat[k].n; i++) /* all samples into lat[0] */
+            bstat_lat_add(&r->lat[0], r->lat[k].v[i]);
     }
     double secs = (double)(t_last - r->t0) / 1e9;
     res->rate = secs > 0 ? (double)res->delivered / secs : 0;
-    if (n) {
-        qsort(r->lat, n, sizeof *r->lat, cmp_u32);
-        res->p50_us = r->lat[n / 2];
-        res->p99_us = r->lat[(size_t)((double)n * 0.99)];
-    }
+    res->p50_us = bstat_lat_percentile(&r->lat[0], 0.50);
+    res->p99_us = bstat_lat_percentile(&r->lat[0], 0.99);
 }
 
 /* Wait until every message sent was delivered, or the drain deadline. */
@@ -755,7 +708,7 @@ static void one_run(const target *t, int mode, int qos, int size, double seconds
     memset(res, 0, sizeof *res);
     run_setup(&r, mode, qos, size, window);
     r.raw = raw;
-    if (!r.lat || run_connect(&r, t, tag)) {
+    if (run_connect(&r, t, tag)) {
         fprintf(stderr, "bench: %s: cannot connect/subscribe\n", t->name);
         res->failed = 1;
         run_free(&r);

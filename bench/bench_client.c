@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchstat.h"
 #include "mqlite.h"
 
 #define MAX_CASES 64
@@ -64,10 +65,9 @@ typedef struct opts {
 typedef struct tally {
     long n;
     uint32_t run;
-    unsigned char *seen;   /* per sequence number: times received */
+    bstat_stream s;        /* sequence numbers seen (tools/benchstat.h) */
     long received;         /* distinct */
     long dups, ooo, foreign;
-    long last_seq;
     long acked;
 } tally;
 
@@ -87,36 +87,25 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* The payload header shared with `mqlite bench` and bench_broker. */
 static void fill_payload(unsigned char *buf, int size, uint32_t run, uint64_t seq)
 {
-    memcpy(buf, &seq, 8);
-    memcpy(buf + 8, &run, 4);
-    for (int i = 12; i < size; i++)
-        buf[i] = (unsigned char)(i * 7);
+    bstat_hdr h = {run, 0, (uint32_t)seq, bstat_now_us()};
+    bstat_encode(buf, (size_t)size, &h);
 }
 
 static void tally_message(tally *t, const void *payload, size_t len)
 {
-    uint64_t seq;
-    uint32_t run;
-    if (len < 12) {
+    bstat_hdr h;
+    if (bstat_decode(payload, len, &h) || h.run != t->run || h.seq >= (uint64_t)t->n ||
+        bstat_stream_add(&t->s, h.seq) < 0) {
         t->foreign++;
         return;
     }
-    memcpy(&seq, payload, 8);
-    memcpy(&run, (const unsigned char *)payload + 8, 4);
-    if (run != t->run || seq >= (uint64_t)t->n) {
-        t->foreign++;
-        return;
-    }
-    if (t->seen[seq]++) {
-        t->dups++;
-        return;
-    }
-    t->received++;
-    if ((long)seq < t->last_seq)
-        t->ooo++;
-    t->last_seq = (long)seq;
+    /* the counters the waits and reports read */
+    t->received = (long)t->s.distinct;
+    t->dups = (long)t->s.dup;
+    t->ooo = (long)t->s.ooo;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -309,11 +298,10 @@ static void run_mqlite(const opts *o, int qos, int size, int latency, uint32_t r
     snprintf(id, sizeof id, "mqb-sub-%u", run);
     mqlite_client *sub = mq_connect(o, id, o->window);
     long n = latency ? o->samples : o->n;
-    tally t = {.n = n, .run = run, .last_seq = -1};
-    t.seen = calloc((size_t)n, 1);
+    tally t = {.n = n, .run = run};
     unsigned char *buf = malloc((size_t)size);
     double *us = latency ? calloc((size_t)n, sizeof *us) : NULL;
-    if (!pub || !sub || !t.seen || !buf || (latency && !us) ||
+    if (!pub || !sub || !buf || (latency && !us) ||
         mq_subscribe(pub, sub, topic, qos, &t) < 0) {
         fprintf(stderr, "bench: mqlite setup failed\n");
         goto done;
@@ -360,7 +348,7 @@ done:
         mqlite_client_free(pub);
     if (sub)
         mqlite_client_free(sub);
-    free(t.seen);
+    bstat_stream_free(&t.s);
     free(buf);
     free(us);
 }
@@ -493,15 +481,14 @@ static void run_mosquitto(const opts *o, const char *lib, int nodelay, int qos, 
     mosq_ctx_init(&pc);
     mosq_ctx_init(&sc);
     long n = latency ? o->samples : o->n;
-    sc.t = (tally){.n = n, .run = run, .last_seq = -1};
-    sc.t.seen = calloc((size_t)n, 1);
+    sc.t = (tally){.n = n, .run = run};
     unsigned char *buf = malloc((size_t)size);
     double *us = latency ? calloc((size_t)n, sizeof *us) : NULL;
     snprintf(id, sizeof id, "mob-pub-%u", run);
     struct mosquitto *pub = mosq_start(o, id, &pc, nodelay);
     snprintf(id, sizeof id, "mob-sub-%u", run);
     struct mosquitto *sub = mosq_start(o, id, &sc, nodelay);
-    if (!pub || !sub || !sc.t.seen || !buf || (latency && !us) ||
+    if (!pub || !sub || !buf || (latency && !us) ||
         mosquitto_subscribe(sub, NULL, topic, qos) != MOSQ_ERR_SUCCESS ||
         !wait_ge(&sc, &sc.subscribed, 1, now_s() + 10)) {
         fprintf(stderr, "bench: %s setup failed\n", lib);
@@ -555,7 +542,7 @@ done:
         mosquitto_loop_stop(sub, true);
         mosquitto_destroy(sub);
     }
-    free(sc.t.seen);
+    bstat_stream_free(&sc.t.s);
     free(buf);
     free(us);
     pthread_mutex_destroy(&pc.mu);
@@ -629,8 +616,8 @@ int main(int argc, char **argv)
         return 2;
     }
     for (int i = 0; i < o.nsize; i++)
-        if (o.size[i] < 12) {
-            fprintf(stderr, "bench: payloads must be >= 12 bytes\n");
+        if (o.size[i] < BSTAT_HDR) {
+            fprintf(stderr, "bench: payloads must be >= %d bytes\n", BSTAT_HDR);
             return 2;
         }
     mosquitto_lib_init();

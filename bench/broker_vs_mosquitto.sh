@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# bench/broker_vs_mosquitto.sh - run the same load generator (bench_broker,
-# C on libmosquitto) against `mqlite broker` and Debian's mosquitto, started
+# bench/broker_vs_mosquitto.sh - run the same load generators (bench_broker,
+# C on libmosquitto, and `mqlite bench`, mqlite's client on one poll loop)
+# against `mqlite broker` and Debian's mosquitto, started
 # side by side on free loopback ports with the same configuration file, and
 # print one result per line (`name=value unit`) plus mqlite/mosquitto ratios.
 #
@@ -18,12 +19,14 @@ BENCH="$BUILD/bin/bench_broker"
 MOSQUITTO="${MOSQUITTO:-$(command -v mosquitto || echo /usr/sbin/mosquitto)}"
 SECONDS_ARG=2
 IDLE=10000
+ONLY=""
 EXTRA=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --seconds) SECONDS_ARG="$2"; shift 2 ;;
     --idle) IDLE="$2"; shift 2 ;;
-    --window|--only) EXTRA+=("$1" "$2"); shift 2 ;;
+    --only) ONLY="$2"; EXTRA+=("$1" "$2"); shift 2 ;;
+    --window) EXTRA+=("$1" "$2"); shift 2 ;;
     *) echo "usage: $0 [--seconds S] [--window W] [--idle N] [--only SUBSTRING]" >&2; exit 2 ;;
     esac
 done
@@ -101,4 +104,39 @@ fi
 for client in mosq raw; do
     "$BENCH" --broker "mqlite=$P_MQLITE:$PID_MQLITE" --broker "mosquitto=$P_MOSQ:$PID_MOSQ" \
         --seconds "$SECONDS_ARG" --client "$client" --idle 0 "${EXTRA[@]}"
+done
+
+# Third generator: `mqlite bench` (10 clients; pairs, fanin, fanout at QoS
+# 0/1/2, 64 B, window 20), the same lines as above with the prefix
+# mqlite_bench.
+[ "$ONLY" = memory ] && exit 0
+for mode in pairs fanin fanout; do
+    for qos in 0 1 2; do
+        name="mqlite_bench.$mode.qos$qos.64B"
+        case "$name" in *"$ONLY"*) ;; *) continue ;; esac
+        for target in "mqlite:$P_MQLITE" "mosquitto:$P_MOSQ"; do
+            "$MQLITE" bench "$mode" -p "${target#*:}" -q "$qos" -c 10 -d "$SECONDS_ARG" \
+                --quiet --json >"$WORK/${target%%:*}.json" 2>>"$WORK/bench.log" || true
+        done
+        python3 - "$name" "$WORK/mqlite.json" "$WORK/mosquitto.json" <<'PY'
+import json, sys
+name, files = sys.argv[1], sys.argv[2:]
+rates = []
+for broker, path in zip(("mqlite", "mosquitto"), files):
+    try:
+        r = json.load(open(path))
+    except (OSError, ValueError):
+        print(f"{name}.{broker}.failed=1")
+        rates.append(0)
+        continue
+    rates.append(r["msgs_per_s"])
+    print(f"{name}.{broker}.rate={r['msgs_per_s']:.0f} msg/s")
+    print(f"{name}.{broker}.p50={r['latency_us']['p50']} us")
+    print(f"{name}.{broker}.p99={r['latency_us']['p99']} us")
+    print(f"{name}.{broker}.lost={r['lost']} msgs")
+    print(f"{name}.{broker}.dup={r['duplicated']} msgs")
+if rates[1] > 0:
+    print(f"{name}.ratio.rate={rates[0] / rates[1]:.2f} x")
+PY
+    done
 done

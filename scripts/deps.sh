@@ -23,6 +23,8 @@ PACKAGES=(
     rabbitmq-server ejabberd
     # other FFIs, terminal tests, packet captures
     luajit tmux tshark
+    # the man page check (groff -man -ww)
+    groff-base
 )
 # `deps.sh --build`: only what configuring, building and running mqlite
 # needs (scripts/demo.sh); the full list adds the peers and test tools.

@@ -51,7 +51,7 @@ void cli_defaults(cli_opts *o)
     o->session_expiry = -1;
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out)
+int cli_parse_long(const char *s, long lo, long hi, long *out)
 {
     char *end;
     long v = strtol(s, &end, 10);
@@ -61,7 +61,7 @@ static int parse_int(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
-static int version_of(const char *s)
+int cli_version_of(const char *s)
 {
     if (!strcmp(s, "mqttv31") || !strcmp(s, "31"))
         return MQLITE_V31;
@@ -113,7 +113,7 @@ int cli_parse_common(cli_opts *o, int argc, char **argv, int *i, const char *cmd
     if (!strcmp(a, "-h")) {
         o->host = v;
     } else if (!strcmp(a, "-p")) {
-        if (parse_int(v, 1, 65535, &n))
+        if (cli_parse_long(v, 1, 65535, &n))
             goto bad;
         o->port = (int)n;
         o->port_given = 1;
@@ -124,7 +124,7 @@ int cli_parse_common(cli_opts *o, int argc, char **argv, int *i, const char *cmd
         }
         o->topics[o->ntopics++] = v;
     } else if (!strcmp(a, "-q") || !strcmp(a, "--will-qos")) {
-        if (parse_int(v, 0, 2, &n))
+        if (cli_parse_long(v, 0, 2, &n))
             goto bad;
         if (!strcmp(a, "-q"))
             o->qos = (int)n;
@@ -135,11 +135,11 @@ int cli_parse_common(cli_opts *o, int argc, char **argv, int *i, const char *cmd
     } else if (!strcmp(a, "-I")) {
         o->id_prefix = v;
     } else if (!strcmp(a, "-k")) {
-        if (parse_int(v, 0, 65535, &n))
+        if (cli_parse_long(v, 0, 65535, &n))
             goto bad;
         o->keepalive = (int)n;
     } else if (!strcmp(a, "-V")) {
-        o->version = version_of(v);
+        o->version = cli_version_of(v);
         if (o->version < 0)
             goto bad;
     } else if (!strcmp(a, "-u")) {
@@ -147,7 +147,7 @@ int cli_parse_common(cli_opts *o, int argc, char **argv, int *i, const char *cmd
     } else if (!strcmp(a, "-P")) {
         o->password = v;
     } else if (!strcmp(a, "-x")) {
-        if (parse_int(v, 0, 4294967295L, &n))
+        if (cli_parse_long(v, 0, 4294967295L, &n))
             goto bad;
         o->session_expiry = n;
     } else if (!strcmp(a, "--store")) {

@@ -55,6 +55,10 @@ mqlite_client *cli_client(const cli_opts *o, const char *cmd);
 /* Connect and wait for CONNACK; prints the reason and returns non-zero on
  * failure. */
 int cli_connect(mqlite_client *c, const cli_opts *o, const char *cmd);
+/* s as a decimal in [lo, hi]: 0 and *out, or -1. */
+int cli_parse_long(const char *s, long lo, long hi, long *out);
+/* "mqttv31"/"31", "mqttv311"/"311", "mqttv5"/"5" -> MQLITE_V31/V311/V5; -1 otherwise. */
+int cli_version_of(const char *s);
 /* Print a TRACE event for -d. */
 void cli_trace(const mqlite_event *ev, int version);
 /* The usage text of the common options. */

@@ -20,6 +20,7 @@ static const command commands[] = {
     {"decode", cmd_decode, "decode MQTT packets given in hex and print them"},
     {"passwd", cmd_passwd, "manage password files (mosquitto_passwd format) and SCRAM credentials"},
     {"spy", cmd_spy, "watch a broker (terminal UI, --plain, --json) or sniff (--proxy)"},
+    {"bench", cmd_bench, "load-test a broker: pub, sub, pairs, fanin, fanout, conns"},
 };
 
 static void usage(FILE *out)

@@ -12,5 +12,6 @@ int cmd_sub(int argc, char **argv);
 int cmd_decode(int argc, char **argv);
 int cmd_passwd(int argc, char **argv);
 int cmd_spy(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -148,6 +148,39 @@ class Peer:
         return ""
 
 
+class MqliteBroker:
+    """`mqlite broker -p 0 --port-file F` from the build, its log in
+    TMP/broker.log, stopped by PID with SIGTERM (SIGKILL after 5 s)."""
+
+    def __init__(self, tmp: pathlib.Path, *extra: str):
+        self.dir = pathlib.Path(tmp)
+        self.host = "127.0.0.1"
+        port_file = self.dir / f"broker-{os.getpid()}-{time.monotonic_ns()}.port"
+        exe = build_dir() / "bin" / "mqlite"
+        self.log = open(self.dir / "broker.log", "ab")
+        self.p = subprocess.Popen([str(exe), "broker", "-p", "0", "--port-file", str(port_file),
+                                   *extra],
+                                  stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 10
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if time.monotonic() > deadline or self.p.poll() is not None:
+                self.stop()
+                pytest.fail(f"mqlite broker did not write {port_file}")
+            time.sleep(0.02)
+        self.port = int(port_file.read_text())
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(5)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(5)
+        if not self.log.closed:
+            self.log.close()
+
+
 def _peer_fixture(name: str, tmp_path_factory):
     why = missing(name)
     if why:

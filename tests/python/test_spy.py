@@ -33,6 +33,8 @@ import uuid
 
 import pytest
 
+from peers import MqliteBroker
+
 
 def build_dir() -> pathlib.Path:
     d = os.environ.get("MQLITE_BUILD_DIR")
@@ -73,34 +75,14 @@ def run(args, timeout=15, input=None):
 # Brokers and raw MQTT bytes
 # ---------------------------------------------------------------------------
 
-class Broker:
-    """`mqlite broker -p 0 --port-file F`, stopped with SIGTERM."""
-
-    def __init__(self, tmp: pathlib.Path):
-        self.dir = tmp
-        port_file = tmp / f"broker-{uid()}.port"
-        self.log = open(tmp / "broker.log", "ab")
-        self.p = subprocess.Popen([mqlite(), "broker", "-p", "0", "--port-file", str(port_file)],
-                                  stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        text = wait_until(lambda: port_file.exists() and port_file.read_text().strip(), 10,
-                          "the broker's port file")
-        self.port = int(text)
+class Broker(MqliteBroker):
+    """`mqlite broker -p 0 --port-file F` (peers.MqliteBroker) with a publish helper."""
 
     def pub(self, topic, payload: bytes | str, *extra):
         data = payload.encode() if isinstance(payload, str) else payload
         rc, _, err = run([mqlite(), "pub", "-h", "127.0.0.1", "-p", str(self.port), "-t", topic,
                           "-s", *extra], input=data)
         assert rc == 0, err
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(5)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(5)
-        self.log.close()
 
 
 @pytest.fixture
