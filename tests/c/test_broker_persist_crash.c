@@ -3,10 +3,11 @@
  * persistence file (sync `always`).
  *
  * The broker runs in a forked child on 127.0.0.1 (a free port, kept across
- * restarts). A publisher streams numbered messages, alternately QoS 1 and
- * QoS 2, with at most 40 unfinished; a subscriber holds a persistent
- * session with a QoS 2 subscription. Both are mqlite clients with
- * persistent sessions that reconnect on their own. The parent SIGKILLs the
+ * restarts). Two publishers (MQTT 5.0 and 3.1.1) stream numbered messages,
+ * alternately QoS 1 and QoS 2, each with at most 40 unfinished; two
+ * subscribers (3.1.1 and 5.0) hold persistent sessions with a QoS 2
+ * subscription. All are mqlite clients with persistent sessions that
+ * reconnect on their own. The parent SIGKILLs the
  * broker at seeded random moments (MQLITE_CRASH_SEED, default 1) at least
  * 20 times (MQLITE_CRASH_KILLS) and starts it again on the same file at
  * once. Afterwards:
@@ -32,6 +33,8 @@
 
 #define MAX_MSGS 200000
 #define WINDOW 40
+#define NPUB 2
+#define NSUB 2
 
 static uint64_t now_ms(void)
 {
@@ -110,33 +113,33 @@ static mqlite_client *client(const char *id, int version)
     return c;
 }
 
-static int32_t pid_to_n[65536];
-static uint8_t *acked, *received;
-static int32_t next_n;
+static int32_t pid_to_n[NPUB][65536];
+static uint8_t *acked[NPUB], *received[NSUB][NPUB];
+static int32_t next_n[NPUB];
 static long n_acked, n_received, dup_q2, lost_events;
 static int publishing = 1;
 
-static void pump_pub(mqlite_client *p)
+static void pump_pub(mqlite_client *p, int pi)
 {
-    while (publishing && next_n < MAX_MSGS &&
+    while (publishing && next_n[pi] < MAX_MSGS &&
            mqlite_client_queued(p) + mqlite_client_inflight(p) < WINDOW &&
            mqlite_client_state(p) == MQLITE_STATE_CONNECTED) {
         char msg[32];
-        int len = snprintf(msg, sizeof msg, "%d", (int)next_n);
-        int qos = 1 + (next_n & 1);
+        int len = snprintf(msg, sizeof msg, "%d:%d", pi, (int)next_n[pi]);
+        int qos = 1 + (next_n[pi] & 1);
         int32_t pid = 0;
         if (mqlite_client_publish(p, "cr/t", msg, (size_t)len, qos, 0, &pid) != 0)
             break;
-        pid_to_n[pid & 0xffff] = next_n++;
+        pid_to_n[pi][pid & 0xffff] = next_n[pi]++;
     }
     mqlite_client_poll(p, 0);
     const mqlite_event *ev;
     while ((ev = mqlite_client_next_event(p)) != NULL) {
         int t = mqlite_event_type(ev);
         if (t == MQLITE_EVENT_PUBLISHED && mqlite_event_error(ev) == 0) {
-            int32_t n = pid_to_n[mqlite_event_packet_id(ev) & 0xffff];
-            if (!acked[n]) {
-                acked[n] = 1;
+            int32_t n = pid_to_n[pi][mqlite_event_packet_id(ev) & 0xffff];
+            if (!acked[pi][n]) {
+                acked[pi][n] = 1;
                 n_acked++;
             }
         } else if (t == MQLITE_EVENT_PUBLISH_LOST ||
@@ -146,7 +149,7 @@ static void pump_pub(mqlite_client *p)
     }
 }
 
-static void pump_sub(mqlite_client *s)
+static void pump_sub(mqlite_client *s, int si)
 {
     mqlite_client_poll(s, 1);
     const mqlite_event *ev;
@@ -160,25 +163,46 @@ static void pump_sub(mqlite_client *s)
             continue;
         memcpy(buf, p, len);
         buf[len] = 0;
-        int n = atoi(buf);
-        if (n < 0 || n >= MAX_MSGS)
+        int pi = -1, n = -1;
+        if (sscanf(buf, "%d:%d", &pi, &n) != 2 || pi < 0 || pi >= NPUB || n < 0 ||
+            n >= MAX_MSGS)
             continue;
-        if (received[n] && (n & 1)) {
+        uint8_t *r = &received[si][pi][n];
+        if (*r && (n & 1)) {
             dup_q2++;
-            fprintf(stderr, "QoS 2 message %d arrived twice\n", n);
+            fprintf(stderr, "QoS 2 message %d:%d arrived twice at subscriber %d\n", pi, n, si);
         }
-        if (received[n] < 255)
-            received[n]++;
+        if (*r < 255)
+            (*r)++;
         n_received++;
     }
+}
+
+static void pump_all(mqlite_client **p, mqlite_client **s)
+{
+    for (int pi = 0; pi < NPUB; pi++)
+        pump_pub(p[pi], pi);
+    for (int si = 0; si < NSUB; si++)
+        pump_sub(s[si], si);
+}
+
+static long unfinished(mqlite_client **p)
+{
+    long n = 0;
+    for (int pi = 0; pi < NPUB; pi++)
+        n += mqlite_client_queued(p[pi]) + mqlite_client_inflight(p[pi]);
+    return n;
 }
 
 static long missing_count(int print)
 {
     long missing = 0;
-    for (int32_t n = 0; n < next_n; n++)
-        if (acked[n] && !received[n] && missing++ < 10 && print)
-            fprintf(stderr, "acknowledged message %d never arrived\n", (int)n);
+    for (int si = 0; si < NSUB; si++)
+        for (int pi = 0; pi < NPUB; pi++)
+            for (int32_t n = 0; n < next_n[pi]; n++)
+                if (acked[pi][n] && !received[si][pi][n] && missing++ < 10 && print)
+                    fprintf(stderr, "acknowledged message %d:%d never reached subscriber %d\n",
+                            pi, (int)n, si);
     return missing;
 }
 
@@ -191,10 +215,13 @@ static void test_broker_sigkilled_loses_no_acknowledged_message_and_duplicates_n
     if (kills < 1 || kills > 200)
         kills = 20;
     rng_state = seed;
-    acked = calloc(MAX_MSGS, 1);
-    received = calloc(MAX_MSGS, 1);
-    if (!acked || !received)
-        abort();
+    for (int pi = 0; pi < NPUB; pi++) {
+        if (!(acked[pi] = calloc(MAX_MSGS, 1)))
+            abort();
+        for (int si = 0; si < NSUB; si++)
+            if (!(received[si][pi] = calloc(MAX_MSGS, 1)))
+                abort();
+    }
     char dir[] = "/tmp/mqlite-bcrash-XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     char db[128];
@@ -203,26 +230,28 @@ static void test_broker_sigkilled_loses_no_acknowledged_message_and_duplicates_n
     int port = 0;
     pid_t broker = start_broker(db, &port);
     CHECK(port > 0);
-    mqlite_client *s = client("cr-sub", MQLITE_V311);
-    mqlite_client *p = client("cr-pub", MQLITE_V5);
-    CHECK_EQ(mqlite_client_connect(s, "127.0.0.1", port), 0);
-    CHECK_EQ(mqlite_client_subscribe(s, "cr/#", 2, NULL), 0);
-    int subscribed = 0;
-    for (uint64_t end = now_ms() + 5000; !subscribed && now_ms() < end;) {
-        mqlite_client_poll(s, 10);
-        const mqlite_event *ev;
-        while ((ev = mqlite_client_next_event(s)) != NULL)
-            subscribed |= mqlite_event_type(ev) == MQLITE_EVENT_SUBACK;
+    mqlite_client *s[NSUB] = {client("cr-sub-0", MQLITE_V311), client("cr-sub-1", MQLITE_V5)};
+    mqlite_client *p[NPUB] = {client("cr-pub-0", MQLITE_V5), client("cr-pub-1", MQLITE_V311)};
+    for (int si = 0; si < NSUB; si++) {
+        CHECK_EQ(mqlite_client_connect(s[si], "127.0.0.1", port), 0);
+        CHECK_EQ(mqlite_client_subscribe(s[si], "cr/#", 2, NULL), 0);
+        int subscribed = 0;
+        for (uint64_t end = now_ms() + 5000; !subscribed && now_ms() < end;) {
+            mqlite_client_poll(s[si], 10);
+            const mqlite_event *ev;
+            while ((ev = mqlite_client_next_event(s[si])) != NULL)
+                subscribed |= mqlite_event_type(ev) == MQLITE_EVENT_SUBACK;
+        }
+        CHECK(subscribed);
     }
-    CHECK(subscribed);
-    CHECK_EQ(mqlite_client_connect(p, "127.0.0.1", port), 0);
+    for (int pi = 0; pi < NPUB; pi++)
+        CHECK_EQ(mqlite_client_connect(p[pi], "127.0.0.1", port), 0);
 
     int restarts_ok = 1;
     for (int k = 0; k < kills; k++) {
         uint64_t until = now_ms() + 80 + rnd() % 320;
         while (now_ms() < until) {
-            pump_pub(p);
-            pump_sub(s);
+            pump_all(p, s);
         }
         kill(broker, SIGKILL);
         waitpid(broker, NULL, 0);
@@ -237,26 +266,28 @@ static void test_broker_sigkilled_loses_no_acknowledged_message_and_duplicates_n
     /* Let everything finish. */
     publishing = 0;
     for (uint64_t end = now_ms() + 20000; now_ms() < end;) {
-        pump_pub(p);
-        pump_sub(s);
-        if (mqlite_client_queued(p) + mqlite_client_inflight(p) == 0 && missing_count(0) == 0)
+        pump_all(p, s);
+        if (unfinished(p) == 0 && missing_count(0) == 0)
             break;
     }
     for (uint64_t end = now_ms() + 200; now_ms() < end;)
-        pump_sub(s); /* late duplicates, if any */
+        for (int si = 0; si < NSUB; si++)
+            pump_sub(s[si], si); /* late duplicates, if any */
     long missing = missing_count(1);
-    printf("seed %llu, %d broker kills: %d published, %ld acknowledged, %ld received, %ld "
-           "missing, %ld QoS 2 duplicates, %ld lost events\n",
-           (unsigned long long)seed, kills, (int)next_n, n_acked, n_received, missing, dup_q2,
-           lost_events);
+    printf("seed %llu, %d broker kills, %d publishers, %d subscribers: %d published, %ld "
+           "acknowledged, %ld received, %ld missing, %ld QoS 2 duplicates, %ld lost events\n",
+           (unsigned long long)seed, kills, NPUB, NSUB, (int)(next_n[0] + next_n[1]), n_acked,
+           n_received, missing, dup_q2, lost_events);
     CHECK_EQ(missing, 0);
     CHECK_EQ(dup_q2, 0);
     CHECK_EQ(lost_events, 0); /* the broker never forgot a session */
     CHECK(n_acked > 200);
-    CHECK_EQ(mqlite_client_queued(p) + mqlite_client_inflight(p), 0);
+    CHECK_EQ(unfinished(p), 0);
 
-    mqlite_client_free(p);
-    mqlite_client_free(s);
+    for (int i = 0; i < NPUB; i++)
+        mqlite_client_free(p[i]);
+    for (int i = 0; i < NSUB; i++)
+        mqlite_client_free(s[i]);
     kill(broker, SIGKILL);
     waitpid(broker, NULL, 0);
     char b[200];
@@ -266,8 +297,11 @@ static void test_broker_sigkilled_loses_no_acknowledged_message_and_duplicates_n
         unlink(b);
     }
     rmdir(dir);
-    free(acked);
-    free(received);
+    for (int pi = 0; pi < NPUB; pi++) {
+        free(acked[pi]);
+        for (int si = 0; si < NSUB; si++)
+            free(received[si][pi]);
+    }
 }
 
 int main(int argc, char **argv)
