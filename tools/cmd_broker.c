@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/config.h"
 #include "mqlite.h"
 #include "tools.h"
 
@@ -140,11 +141,15 @@ static int check_config(const char *path)
         return 1;
     }
     mqlite_broker_set_int(b, MQLITE_BOPT_LOG_LEVEL, MQLITE_LOG_ERROR);
-    int rc = mqlite_broker_load_config(b, path) != 0;
+    char *persist = NULL;
+    int rc = mq_bconf_check(b, path, &persist) != 0;
     if (rc)
         fprintf(stderr, "%s\n", mqlite_broker_errmsg(b));
+    else if (persist)
+        printf("%s: OK (persistence file %s not opened by --check)\n", path, persist);
     else
         printf("%s: OK\n", path);
+    mq_free(&b->a, persist);
     mqlite_broker_free(b);
     return rc;
 }

@@ -148,6 +148,30 @@ def test_check_does_not_start_a_broker(tmp_path):
         b.stop()
 
 
+def test_check_leaves_the_persistence_file_alone(tmp_path):
+    """--check neither creates the database nor needs the lock a running
+    broker holds on it."""
+    db = tmp_path / "state.db"
+    conf = tmp_path / "p.conf"
+    conf.write_text(f"persistence true\npersistence_file {db}\nlistener {free_port()} 127.0.0.1\n")
+    rc, out, err = run([mqlite(), "broker", "--check", "-c", str(conf)])
+    assert (rc, err) == (0, ""), err
+    assert out == f"{conf}: OK (persistence file {db} not opened by --check)\n"
+    assert not db.exists()
+    running = tmp_path / "running.conf"
+    running.write_text(f"persistence true\npersistence_file {db}\n")
+    b = MqliteBroker(tmp_path, "-c", str(running))   # opens and locks the database
+    try:
+        assert db.exists()
+        before = db.stat().st_mtime_ns
+        rc, out, err = run([mqlite(), "broker", "--check", "-c", str(conf)])
+        assert (rc, err) == (0, ""), err
+        assert db.stat().st_mtime_ns == before
+        assert b.p.poll() is None
+    finally:
+        b.stop()
+
+
 # ---------------------------------------------------------------------------
 # cmake --install
 # ---------------------------------------------------------------------------

@@ -126,6 +126,8 @@ typedef struct cfg {
     psec gsec;      /* security keys for the global scope */
     int persistence; /* `persistence`; -1 = not given */
     char *persist_file; /* `persistence_file`; NULL = not given */
+    uint8_t check_only;  /* mqlite broker --check: the persistence file stays closed */
+    char **persist_path; /* check_only: where the enabled file's path goes */
     char rest[REST_MAX]; /* the line after its key, for values with spaces */
 } cfg;
 
@@ -732,7 +734,14 @@ static int apply(cfg *c)
      * the working directory); persistence_file alone does nothing, as in
      * mosquitto. Loaded before any listener opens. */
     int opened = 0;
-    if (!rc && c->persistence == 1 && !b->persist) {
+    if (!rc && c->persistence == 1 && c->check_only) {
+        /* --check must not create, lock or load the database a running
+         * broker may hold: report the path instead. */
+        const char *f = c->persist_file ? c->persist_file : "mqlite-broker.db";
+        *c->persist_path = mq_memdup0(&b->a, f, strlen(f));
+        if (!*c->persist_path)
+            rc = mq_err_code(&b->err, MQLITE_ERR_NOMEM);
+    } else if (!rc && c->persistence == 1 && !b->persist) {
         rc = mq_persist_open(b, c->persist_file ? c->persist_file : "mqlite-broker.db");
         opened = !rc;
     }
@@ -755,7 +764,20 @@ static int apply(cfg *c)
     return rc;
 }
 
+static int load(mqlite_broker *b, const char *path, int check_only, char **persist_path);
+
 int mq_bconf_load(mqlite_broker *b, const char *path)
+{
+    return load(b, path, 0, NULL);
+}
+
+int mq_bconf_check(mqlite_broker *b, const char *path, char **persist_path)
+{
+    *persist_path = NULL;
+    return load(b, path, 1, persist_path);
+}
+
+static int load(mqlite_broker *b, const char *path, int check_only, char **persist_path)
 {
     char *text = NULL;
     int rc = read_file(b, path, &text);
@@ -772,6 +794,8 @@ int mq_bconf_load(mqlite_broker *b, const char *path)
     c->log_level = -1;
     c->gsec.anonymous = -1;
     c->persistence = -1;
+    c->check_only = (uint8_t)check_only;
+    c->persist_path = persist_path;
     mq_bopts saved = b->o;
     rc = parse_all(c, text);
     if (!rc && c->log_level >= 0)

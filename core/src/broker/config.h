@@ -14,4 +14,9 @@
  * (unreadable file, listener that cannot be opened); MQLITE_ERR_NOMEM. */
 MQ_HIDDEN int mq_bconf_load(mqlite_broker *b, const char *path);
 
+/* As mq_bconf_load, for `mqlite broker --check`: the persistence file is
+ * not opened (a running broker may hold it); when the file enables
+ * persistence, *persist_path is set to its path (free with mq_free). */
+MQ_HIDDEN int mq_bconf_check(mqlite_broker *b, const char *path, char **persist_path);
+
 #endif
