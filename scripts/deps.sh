@@ -36,6 +36,11 @@ BUILD_PACKAGES=(
 )
 if [ "${1:-}" = "--build" ]; then
     PACKAGES=("${BUILD_PACKAGES[@]}")
+elif ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    # Node.js + npm run the koffi FFI proof (tests/ffi/koffi_roundtrip.js).
+    # Only when absent: a Node.js from elsewhere (e.g. NodeSource, which
+    # bundles npm) must not be replaced by Debian's.
+    PACKAGES+=(nodejs npm)
 fi
 # Packages whose postinst would start a system service.
 SERVICE_PACKAGES=(rabbitmq-server ejabberd)
