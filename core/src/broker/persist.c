@@ -40,6 +40,14 @@ static const mq_db_migration persist_migrations[] = {
      /* Client -> broker QoS 2 ids past PUBREC, awaiting PUBREL. */
      "CREATE TABLE incoming_qos2(client_id BLOB NOT NULL, pid INTEGER NOT NULL,"
      " PRIMARY KEY(client_id, pid)) WITHOUT ROWID;"},
+    /* The will of a persistent session, while it has one: set at CONNECT,
+     * deleted when it is published or discarded. expiry_s: its Message
+     * Expiry Interval, NULL = none. When it is due follows from the
+     * session's disconnected_at (0: due delay_s after the restart). */
+    {2, "broker: wills",
+     "CREATE TABLE wills(client_id BLOB PRIMARY KEY, topic BLOB NOT NULL,"
+     " qos INTEGER NOT NULL, retain INTEGER NOT NULL, props BLOB, payload BLOB NOT NULL,"
+     " delay_s INTEGER NOT NULL, expiry_s INTEGER) WITHOUT ROWID;"},
 };
 
 static const mq_db_schema persist_schema = {
@@ -55,6 +63,7 @@ enum {
     P_SESS_DEL_SUBS,
     P_SESS_DEL_OUT,
     P_SESS_DEL_IN,
+    P_SESS_DEL_WILL,
     P_SUB_PUT,
     P_SUB_DEL,
     P_OUT_ADD,
@@ -62,6 +71,7 @@ enum {
     P_OUT_DEL,
     P_IN_ADD,
     P_IN_DEL,
+    P_WILL_PUT,
     P_COUNT
 };
 
@@ -75,6 +85,7 @@ static const char *const persist_sql[P_COUNT] = {
     "DELETE FROM subscriptions WHERE client_id = ?",
     "DELETE FROM outgoing WHERE client_id = ?",
     "DELETE FROM incoming_qos2 WHERE client_id = ?",
+    "DELETE FROM wills WHERE client_id = ?",
     "INSERT OR REPLACE INTO subscriptions(client_id, filter, options, subid) VALUES(?,?,?,?)",
     "DELETE FROM subscriptions WHERE client_id = ? AND filter = ?",
     ("INSERT INTO outgoing(client_id, pid, qos, retain, state, topic, props, payload,"
@@ -83,6 +94,8 @@ static const char *const persist_sql[P_COUNT] = {
     "DELETE FROM outgoing WHERE seq = ?",
     "INSERT OR IGNORE INTO incoming_qos2(client_id, pid) VALUES(?,?)",
     "DELETE FROM incoming_qos2 WHERE client_id = ? AND pid = ?",
+    ("INSERT OR REPLACE INTO wills(client_id, topic, qos, retain, props, payload, delay_s,"
+     " expiry_s) VALUES(?,?,?,?,?,?,?,?)"),
 };
 
 struct mq_persist {
@@ -204,7 +217,8 @@ void mq_persist_session_offline(mqlite_broker *b, mq_bsess *s)
 
 void mq_persist_session_del(mqlite_broker *b, mq_bsess *s)
 {
-    static const int del[] = {P_SESS_DEL, P_SESS_DEL_SUBS, P_SESS_DEL_OUT, P_SESS_DEL_IN};
+    static const int del[] = {P_SESS_DEL, P_SESS_DEL_SUBS, P_SESS_DEL_OUT, P_SESS_DEL_IN,
+                              P_SESS_DEL_WILL};
     if (!s->persist)
         return;
     for (size_t i = 0; i < sizeof del / sizeof del[0]; i++) {
@@ -303,6 +317,34 @@ void mq_persist_in_del(mqlite_broker *b, mq_bsess *s, uint16_t pid)
     run(b, st);
 }
 
+void mq_persist_will_put(mqlite_broker *b, mq_bsess *s)
+{
+    const mq_msg *w = s->will;
+    sqlite3_stmt *st = s->persist && w ? change(b, P_WILL_PUT) : NULL;
+    if (!st)
+        return;
+    bind_id(st, 1, s);
+    bind_view(st, 2, mq_msg_topic(w));
+    sqlite3_bind_int(st, 3, w->qos);
+    sqlite3_bind_int(st, 4, w->retain);
+    if (w->props_len)
+        bind_view(st, 5, mq_msg_props(w));
+    bind_view(st, 6, mq_msg_payload(w));
+    sqlite3_bind_int64(st, 7, s->will_delay_s);
+    if (s->will_has_expiry)
+        sqlite3_bind_int64(st, 8, s->will_expiry_s);
+    run(b, st);
+}
+
+void mq_persist_will_del(mqlite_broker *b, mq_bsess *s)
+{
+    sqlite3_stmt *st = s->persist ? change(b, P_SESS_DEL_WILL) : NULL;
+    if (!st)
+        return;
+    bind_id(st, 1, s);
+    run(b, st);
+}
+
 /* ---- commits ---- */
 
 const char *mq_persist_failure(const mqlite_broker *b)
@@ -383,7 +425,7 @@ void mq_persist_set_sync(mqlite_broker *b, int level)
 /* ---- loading ---- */
 
 typedef struct load_counts {
-    long sessions, expired, subs, flows, in_ids, retained, retained_expired;
+    long sessions, expired, subs, flows, in_ids, wills, retained, retained_expired;
 } load_counts;
 
 static mq_view col_view(sqlite3_stmt *q, int i)
@@ -450,7 +492,9 @@ static int load_sessions(mqlite_broker *b, int64_t wall_now, load_counts *n)
 {
     sqlite3_stmt *q = mq_db_prepare(
         &b->persist->db,
-        "SELECT client_id, version, expiry_s, disconnected_at, username FROM sessions", &b->err);
+        "SELECT client_id, version, expiry_s, disconnected_at, username,"
+        " EXISTS(SELECT 1 FROM wills w WHERE w.client_id = sessions.client_id) FROM sessions",
+        &b->err);
     if (!q)
         return MQLITE_ERR_IO;
     int rc, err = 0;
@@ -470,7 +514,13 @@ static int load_sessions(mqlite_broker *b, int64_t wall_now, load_counts *n)
         if (expiry != (int64_t)MQ_EXPIRY_NEVER) {
             int64_t since = off ? wall_now - off : 0;
             left = expiry * 1000 - (since > 0 ? since : 0);
-            if (left <= 0) {
+            /* 5.0 [MQTT-3.1.3-9]: its will was due when it ended; it is
+             * loaded to end at the first timer pass, sending the will. */
+            if (left <= 0 && sqlite3_column_int(q, 5)) {
+                left = 0;
+                n->expired++;
+                n->sessions--;
+            } else if (left <= 0) {
                 mq_bsess *s = mq_bsess_new(b, id);
                 if (!s) {
                     err = mq_err_code(&b->err, MQLITE_ERR_NOMEM);
@@ -620,6 +670,49 @@ static int load_in(mqlite_broker *b, load_counts *n)
     return err;
 }
 
+/* After the sessions: each will becomes due delay_s after its session
+ * went offline, or after the restart for a session that was online when
+ * the file was last written (the broker stopped or crashed under it: its
+ * connection ended without DISCONNECT, 5.0 3.1.2.5). */
+static int load_wills(mqlite_broker *b, int64_t wall_now, load_counts *n)
+{
+    sqlite3_stmt *q = mq_db_prepare(&b->persist->db,
+                                    "SELECT w.client_id, w.topic, w.qos, w.retain, w.props,"
+                                    " w.payload, w.delay_s, w.expiry_s, s.disconnected_at"
+                                    " FROM wills w JOIN sessions s ON s.client_id = w.client_id",
+                                    &b->err);
+    if (!q)
+        return MQLITE_ERR_IO;
+    int rc, err = 0;
+    while (!err && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        mq_bsess *s = mq_bsess_find(b, col_view(q, 0));
+        if (!s)
+            continue;
+        int qos = sqlite3_column_int(q, 2);
+        int64_t delay = sqlite3_column_int64(q, 6), expiry = sqlite3_column_int64(q, 7);
+        if (qos < 0 || qos > 2 || sqlite3_column_bytes(q, 1) == 0 || delay < 0 ||
+            delay > (int64_t)UINT32_MAX || expiry < 0 || expiry > (int64_t)UINT32_MAX) {
+            err = bad_row(b, "wills", "QoS, topic, delay or expiry");
+            break;
+        }
+        mq_msg *m = mq_msg_new(&b->a, col_view(q, 1), col_view(q, 4), col_view(q, 5),
+                               (uint8_t)qos, (uint8_t)(sqlite3_column_int(q, 3) != 0));
+        if (!m) {
+            err = mq_err_code(&b->err, MQLITE_ERR_NOMEM);
+            break;
+        }
+        int64_t off = sqlite3_column_int64(q, 8);
+        int64_t left = delay * 1000 - (off && wall_now > off ? wall_now - off : 0);
+        mq_bsess_restore_will(b, s, m, (uint32_t)delay, sqlite3_column_type(q, 7) != SQLITE_NULL,
+                              (uint32_t)expiry, left);
+        n->wills++;
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = read_fail(b);
+    sqlite3_finalize(q);
+    return err;
+}
+
 int mq_persist_open(mqlite_broker *b, const char *path)
 {
     if (b->persist)
@@ -659,6 +752,8 @@ int mq_persist_open(mqlite_broker *b, const char *path)
         rc = load_flows(b, wall_now, &n);
     if (!rc)
         rc = load_in(b, &n);
+    if (!rc)
+        rc = load_wills(b, wall_now, &n);
     if (!rc && p->pending)
         rc = mq_db_commit(&p->db, sync_full(b), &b->err);
     if (rc) {
@@ -672,8 +767,8 @@ int mq_persist_open(mqlite_broker *b, const char *path)
     p->last_commit_ms = b->now_ms;
     mq_blog(b, MQLITE_LOG_NOTICE,
             "persistence: %s \"%s\" (schema %d%s, sync %s): %ld sessions (%ld subscriptions, "
-            "%ld queued or in-flight messages, %ld QoS 2 ids awaiting PUBREL), %ld retained "
-            "messages; %ld sessions and %ld retained messages had expired",
+            "%ld queued or in-flight messages, %ld QoS 2 ids awaiting PUBREL, %ld wills), "
+            "%ld retained messages; %ld sessions and %ld retained messages had expired",
             created ? "created" : "loaded", path,
             persist_migrations[persist_schema.nmigrations - 1].version,
             p->db.from_version && p->db.from_version < persist_schema.nmigrations ? ", migrated"
@@ -681,7 +776,8 @@ int mq_persist_open(mqlite_broker *b, const char *path)
             b->o.persist_sync == MQLITE_PERSIST_SYNC_ALWAYS  ? "always"
             : b->o.persist_sync == MQLITE_PERSIST_SYNC_BATCH ? "batch"
                                                              : "off",
-            n.sessions, n.subs, n.flows, n.in_ids, n.retained, n.expired, n.retained_expired);
+            n.sessions, n.subs, n.flows, n.in_ids, n.wills, n.retained, n.expired,
+            n.retained_expired);
     return 0;
 }
 

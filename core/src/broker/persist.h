@@ -5,7 +5,8 @@
  * retained messages, persistent sessions (client id, level, expiry, when
  * they went offline), their subscriptions, their queued and in-flight
  * outgoing QoS 1/2 messages (packet id, state), and the QoS 2 packet ids
- * they sent us that await PUBREL. docs/persistence.md is the user's view.
+ * they sent us that await PUBREL, and their wills (schema 2).
+ * docs/persistence.md is the user's view.
  *
  * Only persistent sessions are written (Session Expiry Interval > 0;
  * 3.1.1 clean session 0): a session that ends with its connection has
@@ -65,5 +66,8 @@ MQ_HIDDEN void mq_persist_flow_state(mqlite_broker *b, mq_bsess *s, const mq_flo
 MQ_HIDDEN void mq_persist_flow_del(mqlite_broker *b, mq_bsess *s, const mq_flow *f);
 MQ_HIDDEN void mq_persist_in_add(mqlite_broker *b, mq_bsess *s, uint16_t pid);
 MQ_HIDDEN void mq_persist_in_del(mqlite_broker *b, mq_bsess *s, uint16_t pid);
+/* The session's will (s->will, with its delay and expiry) / no will. */
+MQ_HIDDEN void mq_persist_will_put(mqlite_broker *b, mq_bsess *s);
+MQ_HIDDEN void mq_persist_will_del(mqlite_broker *b, mq_bsess *s);
 
 #endif

@@ -125,12 +125,35 @@ static void session_free(mqlite_broker *b, mq_bsess *s)
 void mq_bsess_set_will(mqlite_broker *b, mq_bsess *s, mq_msg *will, uint32_t delay_s,
                        int has_expiry, uint32_t expiry_s)
 {
+    int had = s->will != NULL;
     mq_msg_unref(&b->a, s->will);
     s->will = will;
     s->will_delay_s = delay_s;
     s->will_has_expiry = (uint8_t)(has_expiry != 0);
     s->will_expiry_s = expiry_s;
     s->will_at_ms = 0;
+    /* The file holds the will while the session has one, so that a
+     * restart after a crash or a stop still sends it. */
+    if (will)
+        mq_persist_will_put(b, s);
+    else if (had)
+        mq_persist_will_del(b, s);
+}
+
+void mq_bsess_restore_will(mqlite_broker *b, mq_bsess *s, mq_msg *will, uint32_t delay_s,
+                           int has_expiry, uint32_t expiry_s, int64_t left_ms)
+{
+    mq_msg_unref(&b->a, s->will);
+    s->will = will;
+    s->will_delay_s = delay_s;
+    s->will_has_expiry = (uint8_t)(has_expiry != 0);
+    s->will_expiry_s = expiry_s;
+    /* Due now at the earliest: the first timer pass publishes it. */
+    s->will_at_ms = b->now_ms + (uint64_t)(left_ms > 0 ? left_ms : 0);
+    if (!s->will_at_ms)
+        s->will_at_ms = 1;
+    offline_link(b, s);
+    mq_broker_wake_at(b, s->will_at_ms);
 }
 
 static void publish_will(mqlite_broker *b, mq_bsess *s)
@@ -140,6 +163,7 @@ static void publish_will(mqlite_broker *b, mq_bsess *s)
     s->will_at_ms = 0;
     if (!w)
         return;
+    mq_persist_will_del(b, s);
     /* MQTT 5.0 3.1.3.2.3: the Message Expiry Interval of a will runs from
      * its publication. */
     if (s->will_has_expiry)

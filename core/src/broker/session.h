@@ -63,6 +63,13 @@ MQ_HIDDEN void mq_bsess_deliver(mqlite_broker *b, mq_bsess *s, mq_msg *m, uint8_
 /* A session loaded from the persistence file: offline, ending in
  * left_ms (< 0: never). */
 MQ_HIDDEN void mq_bsess_restore_offline(mqlite_broker *b, mq_bsess *s, int64_t left_ms);
+/* A will loaded from the persistence file for the loaded session s
+ * (ownership of `will` passes): due in left_ms (<= 0: at the first timer
+ * pass), or when s ends if that is sooner (5.0 [MQTT-3.1.3-9]). Writes
+ * nothing. */
+MQ_HIDDEN void mq_bsess_restore_will(mqlite_broker *b, mq_bsess *s, mq_msg *will,
+                                     uint32_t delay_s, int has_expiry, uint32_t expiry_s,
+                                     int64_t left_ms);
 /* Remove and free s without a will or persistence changes (loading). */
 MQ_HIDDEN void mq_bsess_drop(mqlite_broker *b, mq_bsess *s);
 
