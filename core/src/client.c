@@ -396,8 +396,8 @@ static int32_t set_store(mqlite_client *c, const char *v, size_t len)
     return 0;
 }
 
-/* MQLITE_OPT_AUTH_METHOD (UTF-8 string) / MQLITE_OPT_AUTH_DATA (bytes). */
-static int32_t set_auth(mqlite_client *c, int32_t option, const void *v, size_t len)
+/* The checks every CONNECT field option shares: 0 or an error. */
+static int32_t check_connect_bytes(mqlite_client *c, int32_t option, const void *v, size_t len)
 {
     if (!v && len)
         return mq_err_set(&c->err, MQLITE_ERR_INVALID, "value is NULL but len is %zu", len);
@@ -407,6 +407,15 @@ static int32_t set_auth(mqlite_client *c, int32_t option, const void *v, size_t 
     if (len > 65535)
         return mq_err_set(&c->err, MQLITE_ERR_RANGE, "option %d is %zu bytes; MQTT allows 65535",
                           (int)option, len);
+    return 0;
+}
+
+/* MQLITE_OPT_AUTH_METHOD (UTF-8 string) / MQLITE_OPT_AUTH_DATA (bytes). */
+static int32_t set_auth(mqlite_client *c, int32_t option, const void *v, size_t len)
+{
+    int32_t chk = check_connect_bytes(c, option, v, len);
+    if (chk)
+        return chk;
     mq_session_cfg *g = &c->s.cfg;
     if (option == MQLITE_OPT_AUTH_DATA) {
         g->has_auth_data = v != NULL;
@@ -440,14 +449,9 @@ MQLITE_API int32_t mqlite_client_set_bytes(mqlite_client *c, int32_t option, con
         return set_auth(c, option, v, len);
     if (option < MQLITE_OPT_CLIENT_ID || option > MQLITE_OPT_WILL_PAYLOAD)
         return mq_err_set(&c->err, MQLITE_ERR_OPTION, "unknown string option %d", (int)option);
-    if (!v && len)
-        return mq_err_set(&c->err, MQLITE_ERR_INVALID, "value is NULL but len is %zu", len);
-    if (!idle(c))
-        return mq_err_set(&c->err, MQLITE_ERR_STATE,
-                          "option %d shapes CONNECT: set it before connecting", (int)option);
-    if (len > 65535)
-        return mq_err_set(&c->err, MQLITE_ERR_RANGE, "option %d is %zu bytes; MQTT allows 65535",
-                          (int)option, len);
+    int32_t chk = check_connect_bytes(c, option, v, len);
+    if (chk)
+        return chk;
     mq_session_cfg *g = &c->s.cfg;
     mq_view view = mq_view_make(v, len);
     if (v && (option == MQLITE_OPT_CLIENT_ID || option == MQLITE_OPT_USERNAME)) {
