@@ -333,13 +333,22 @@ class _ClientCore:
                  store: Optional[str] = None,
                  tls: Any = None, ca_certs: Optional[str] = None,
                  certfile: Optional[str] = None, keyfile: Optional[str] = None,
+                 key_password: Optional[str] = None,
+                 tls_server_name: Optional[str] = None,
+                 tls_min_version: Optional[str] = None,
+                 tls_insecure_skip_verify: bool = False,
+                 auth_method: Optional[str] = None,
                  on_message: Optional[OnMessage] = None,
                  on_connect: Optional[OnConnect] = None,
                  on_connect_fail: Optional[OnConnectFail] = None,
                  on_disconnect: Optional[OnDisconnect] = None,
                  on_publish: Optional[OnPublish] = None) -> None:
         self._c: Any = None
-        use_tls = bool(tls or ca_certs or certfile or keyfile)
+        use_tls = bool(tls or ca_certs or certfile or keyfile or key_password
+                       or tls_server_name or tls_min_version or tls_insecure_skip_verify)
+        tls_versions = {"1.2": 12, "1.3": 13}
+        if tls_min_version is not None and tls_min_version not in tls_versions:
+            raise ValueError(f"tls_min_version must be '1.2' or '1.3', not {tls_min_version!r}")
         if use_tls and not _has_client_tls():  # pragma: no cover - older C library
             raise UnsupportedError(
                 _c.MQLITE_ERR_UNSUPPORTED,
@@ -452,6 +461,25 @@ class _ClientCore:
                                         (_c.MQLITE_OPT_TLS_KEYFILE, keyfile, "keyfile")):
                     if path is not None:
                         self._set_bytes(opt, os.fsencode(path), what)
+                for opt, text, what in (
+                        (_c.MQLITE_OPT_TLS_KEY_PASSWORD, key_password, "key_password"),
+                        (_c.MQLITE_OPT_TLS_SERVER_NAME, tls_server_name, "tls_server_name")):
+                    if text is not None:
+                        if not isinstance(text, str):
+                            raise TypeError(f"{what} must be a str, not {type(text).__name__}")
+                        self._set_bytes(opt, text.encode("utf-8"), what)
+                if tls_min_version is not None:
+                    self._set_int(_c.MQLITE_OPT_TLS_MIN_VERSION, tls_versions[tls_min_version],
+                                  "tls_min_version")
+                if tls_insecure_skip_verify:
+                    # Development only: no chain or host name check at all.
+                    self._set_int(_c.MQLITE_OPT_TLS_INSECURE_SKIP_VERIFY, 1,
+                                  "tls_insecure_skip_verify")
+            if auth_method is not None:
+                if not isinstance(auth_method, str):
+                    raise TypeError(f"auth_method must be a str, not {type(auth_method).__name__}")
+                self._set_bytes(_c.MQLITE_OPT_AUTH_METHOD, auth_method.encode("utf-8"),
+                                "auth_method")
         except BaseException:
             _c.mqlite_client_free(c)
             self._c = None

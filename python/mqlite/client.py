@@ -93,7 +93,17 @@ class Client(_ClientCore):
         tls, ca_certs, certfile, keyfile: TLS (on when any is given): the CA
             file to trust (default: the system store), and a client
             certificate and key (PEM). The server's certificate and host
-            name are always verified; a failure says why in the error.
+            name are verified unless told otherwise; a failure says why in
+            the error.
+        key_password: passphrase of an encrypted ``keyfile``.
+        tls_server_name: the name sent (SNI) and verified in the server's
+            certificate, when it is not ``host``.
+        tls_min_version: ``"1.2"`` (default) or ``"1.3"``.
+        tls_insecure_skip_verify: DANGER, development only: accept any
+            certificate and name.
+        auth_method: MQTT 5 enhanced authentication; ``"SCRAM-SHA-256"`` is
+            built in and uses ``username`` / ``password`` (which then never
+            travel in CONNECT).
         on_message: ``f(client, message)`` for each message; without it
             messages wait for :meth:`messages` / :meth:`receive`.
         on_connect: ``f(client, session_present, connack_properties)``.

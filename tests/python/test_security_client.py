@@ -155,3 +155,45 @@ def test_python_client_tls(kind, certs, tmp_path, started):  # noqa: F811
         c.connect(timeout=WAIT)
     assert "certificate verify failed" in e.value.message
     c.close()
+
+
+def test_python_client_tls_options_and_scram(certs, tmp_path, started):  # noqa: F811
+    """The rest of the client TLS options and SCRAM-SHA-256 through
+    mqlite.Client, against `mqlite broker` with a TLS listener and a
+    scram_file (5.0 [MQTT-4.12.0-5]: a refused authentication ends with a
+    CONNACK reason code >= 0x80)."""
+    import mqlite
+
+    creds = tmp_path / "scram"
+    cli("passwd", "--scram", "-c", "-b", str(creds), "alice", "pencil")
+    port, plain = free_port(), free_port()
+    start(started, tmp_path, "mqlite", tls_conf(certs, port, plain) + f"scram_file {creds}\n",
+          [port, plain])
+    ca = str(certs / "ca.crt")
+
+    # The name verified is tls_server_name, not host: a name the certificate
+    # does not carry fails, and only that check.
+    c = mqlite.Client(host="localhost", port=port, ca_certs=ca, tls_server_name="wrong.invalid")
+    with pytest.raises(mqlite.MqliteError) as e:
+        c.connect(timeout=WAIT)
+    c.close()
+    assert "wrong.invalid" in e.value.message or "hostname" in e.value.message.lower()
+    # An untrusted CA is accepted only with the loudly named option.
+    with mqlite.Client(host="localhost", port=port, ca_certs=str(certs / "otherca.crt"),
+                       tls_insecure_skip_verify=True, tls_min_version="1.3") as c:
+        assert c.is_connected
+    with pytest.raises(ValueError, match="tls_min_version"):
+        mqlite.Client(port=port, tls_min_version="1.4")
+
+    # SCRAM-SHA-256 over TLS: the right password connects, a wrong one is
+    # refused with 0x87 (not authorized).
+    with mqlite.Client(host="localhost", port=port, ca_certs=ca, version=5,
+                       auth_method="SCRAM-SHA-256", username="alice",
+                       password="pencil") as c:
+        assert c.is_connected
+    c = mqlite.Client(host="localhost", port=port, ca_certs=ca, version=5,
+                      auth_method="SCRAM-SHA-256", username="alice", password="crayon")
+    with pytest.raises(mqlite.ConnectError) as e:
+        c.connect(timeout=WAIT)
+    c.close()
+    assert e.value.reason_code == 0x87
