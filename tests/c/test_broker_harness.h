@@ -160,20 +160,28 @@ static inline int tc_send_hex(tc *c, const char *hex)
     return tc_send_raw(c, buf, n);
 }
 
-/* Encode and send p (its version defaults to the client's). */
-static inline int tc_send(tc *c, mq_packet *p)
+/* Encode a test packet (its version defaults to `version`) into *out
+ * (free with mq_buf_free); a packet that does not encode is a bug in the
+ * test: say so and abort. Shared by the plain and the TLS test clients. */
+static inline void tc_encode(mq_packet *p, int version, mq_buf *out)
 {
     if (!p->version)
-        p->version = (uint8_t)c->version;
-    mq_buf out = {0};
+        p->version = (uint8_t)version;
     const char *msg = NULL;
-    int rc = mq_encode_buf(p, &out, &mq_default_alloc, &msg);
+    int rc = mq_encode_buf(p, out, &mq_default_alloc, &msg);
     if (rc) {
         fprintf(stderr, "%s: test packet does not encode: %s (%s)\n", tl_current,
                 mqlite_strerror(rc), msg ? msg : "");
         abort();
     }
-    rc = tc_send_raw(c, out.p, out.len);
+}
+
+/* Encode and send p (its version defaults to the client's). */
+static inline int tc_send(tc *c, mq_packet *p)
+{
+    mq_buf out = {0};
+    tc_encode(p, c->version, &out);
+    int rc = tc_send_raw(c, out.p, out.len);
     mq_buf_free(&out, &mq_default_alloc);
     return rc;
 }
@@ -201,26 +209,39 @@ static inline void tc_pull(tc *c)
  * Receive one packet within timeout_ms: 0 (packet in *out, valid until the
  * next tc_recv), TC_TIMEOUT, TC_CLOSED, or a negative decode error.
  */
+/*
+ * Take one whole packet from the front of buf[*len]: 0 with it in *out (its
+ * bytes moved to a fresh *pkt, where out's views point; *pkt_len set when
+ * pkt_len is not NULL), 1 when more bytes are needed, or a negative decode
+ * error. Shared by the plain and the TLS test clients.
+ */
+static inline int tc_take_packet(uint8_t *buf, size_t *len, int version, uint8_t **pkt,
+                                 size_t *pkt_len, mq_packet *out)
+{
+    if (!*len)
+        return 1;
+    mq_decode_opts o = {(uint8_t)version, 0, MQ_ROLE_CLIENT, 0};
+    size_t used = 0, need = 0;
+    int rc = mq_decode(buf, *len, &o, out, &used, &need, NULL);
+    if (rc != 0)
+        return rc < 0 ? rc : 1;
+    free(*pkt);
+    *pkt = malloc(used);
+    memcpy(*pkt, buf, used);
+    if (pkt_len)
+        *pkt_len = used;
+    memmove(buf, buf + used, *len - used);
+    *len -= used;
+    return mq_decode(*pkt, used, &o, out, &used, &need, NULL);
+}
+
 static inline int tc_recv(tc *c, mq_packet *out, int timeout_ms)
 {
     uint64_t end = tc_now_ms() + (uint64_t)timeout_ms;
     for (;;) {
-        if (c->len) {
-            mq_decode_opts o = {(uint8_t)c->version, 0, MQ_ROLE_CLIENT, 0};
-            size_t used = 0, need = 0;
-            int rc = mq_decode(c->buf, c->len, &o, out, &used, &need, NULL);
-            if (rc < 0)
-                return rc;
-            if (rc == 0) {
-                free(c->pkt);
-                c->pkt = malloc(used);
-                memcpy(c->pkt, c->buf, used);
-                c->pkt_len = used;
-                memmove(c->buf, c->buf + used, c->len - used);
-                c->len -= used;
-                return mq_decode(c->pkt, used, &o, out, &used, &need, NULL);
-            }
-        }
+        int rc = tc_take_packet(c->buf, &c->len, c->version, &c->pkt, &c->pkt_len, out);
+        if (rc <= 0)
+            return rc;
         if (c->closed)
             return TC_CLOSED;
         if (tc_now_ms() >= end)

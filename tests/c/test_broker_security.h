@@ -226,11 +226,8 @@ static inline int ttc_send_raw(ttc *c, const void *p, size_t n)
 
 static inline int ttc_send(ttc *c, mq_packet *p)
 {
-    if (!p->version)
-        p->version = (uint8_t)c->version;
     mq_buf out = {0};
-    if (mq_encode_buf(p, &out, &mq_default_alloc, NULL))
-        abort();
+    tc_encode(p, c->version, &out);
     int rc = ttc_send_raw(c, out.p, out.len);
     mq_buf_free(&out, &mq_default_alloc);
     return rc;
@@ -259,21 +256,9 @@ static inline int ttc_recv(ttc *c, mq_packet *out, int timeout_ms)
 {
     uint64_t end = tc_now_ms() + (uint64_t)timeout_ms;
     for (;;) {
-        if (c->len) {
-            mq_decode_opts o = {(uint8_t)c->version, 0, MQ_ROLE_CLIENT, 0};
-            size_t used = 0, need = 0;
-            int rc = mq_decode(c->buf, c->len, &o, out, &used, &need, NULL);
-            if (rc < 0)
-                return rc;
-            if (rc == 0) {
-                free(c->pkt);
-                c->pkt = malloc(used);
-                memcpy(c->pkt, c->buf, used);
-                memmove(c->buf, c->buf + used, c->len - used);
-                c->len -= used;
-                return mq_decode(c->pkt, used, &o, out, &used, &need, NULL);
-            }
-        }
+        int rc = tc_take_packet(c->buf, &c->len, c->version, &c->pkt, NULL, out);
+        if (rc <= 0)
+            return rc;
         if (c->closed)
             return TC_CLOSED;
         if (tc_now_ms() >= end)
